@@ -1,0 +1,35 @@
+"""The context one handler gets: the recorded request plus what the emulated resource knows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Optional
+
+from . import validation
+from .files import FileStore
+from .recording import RecordedRequest
+from .reply import Reply
+
+
+@dataclass
+class Call:
+    """Everything a handler needs to answer one request."""
+
+    request: RecordedRequest
+    json_ok: bool
+    dialect: str
+    azure_dated: bool
+    params: Dict[str, str]
+    serial: int
+    base_url: str
+    files: FileStore
+
+    @property
+    def api_version(self) -> Optional[str]:
+        return self.request.query.get("api-version")
+
+    def body(self) -> Dict[str, Any]:
+        return validation.json_object(self.json_ok, self.request.json)
+
+
+Handler = Callable[[Call], Reply]

@@ -1,0 +1,68 @@
+"""Command line: run the emulator in the foreground until SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from typing import Any, List, Optional
+
+from .server import Emulator, is_loopback
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m azure_openai_connector.emulator",
+        description="Local Azure OpenAI / OpenAI API emulator (loopback only).",
+    )
+    parser.add_argument("--port", type=int, default=0, help="port to listen on (default: any free port)")
+    parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default: 127.0.0.1)")
+    parser.add_argument("--api-key", default="emulator-key", help="the key clients must send")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds to wait before every answer")
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Serve until interrupted; print {"url", "api_key"} as one JSON line on stdout first."""
+    options = build_parser().parse_args(argv)
+    if not is_loopback(options.host):
+        print(f"error: refusing to listen on non-loopback host {options.host!r}", file=sys.stderr)
+        return 2
+    if options.latency < 0:
+        print("error: --latency must not be negative", file=sys.stderr)
+        return 2
+    stop_requested = threading.Event()
+    previous = _install_stop_handlers(stop_requested)
+    emulator = Emulator(api_key=options.api_key, latency=options.latency, host=options.host, port=options.port)
+    try:
+        emulator.start()
+        print(json.dumps({"url": emulator.url, "api_key": emulator.api_key}), flush=True)
+        print(f"Emulator listening on {emulator.url} (Ctrl+C to stop)", file=sys.stderr, flush=True)
+        # A bounded wait in a loop keeps Ctrl+C responsive where signals only land between waits.
+        while not stop_requested.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        emulator.stop()
+        _restore_handlers(previous)
+    return 0
+
+
+def _install_stop_handlers(stop_requested: threading.Event) -> List[Any]:
+    def request_stop(signum: int, frame: Any) -> None:
+        stop_requested.set()
+
+    installed = []
+    if threading.current_thread() is not threading.main_thread():
+        return installed  # signals can only be handled on the main thread
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        installed.append((signum, signal.signal(signum, request_stop)))
+    return installed
+
+
+def _restore_handlers(previous: List[Any]) -> None:
+    for signum, handler in previous:
+        signal.signal(signum, handler)
