@@ -1,0 +1,50 @@
+"""Calls to the chat completions API shared by every action that talks to a chat model."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+from ..connection import Connection
+from ..errors import ContentFilterError, InvalidResponseError
+from ..http import HttpClient, Pacer
+
+
+def chat_completion(client: HttpClient, model: str, fields: Dict[str, Any], *,
+                    action: str, pacer: Optional[Pacer] = None) -> Dict[str, Any]:
+    """POST one chat completion and return the parsed answer, with `request_id` added.
+
+    Raises ContentFilterError when every choice was cut by the output filter, and
+    InvalidResponseError when the answer lacks its choices."""
+    connection: Connection = client.connection
+    response = client.request("POST", connection.operation_url("chat/completions", model),
+                              json_body=connection.request_body(model, fields),
+                              action=action, pacer=pacer)
+    answer = response.json()
+    choices = answer.get("choices") if isinstance(answer, dict) else None
+    if not isinstance(choices, list) or not choices or not all(
+            isinstance(choice, dict) and isinstance(choice.get("message"), dict) for choice in choices):
+        raise InvalidResponseError("The chat answer has no choices with a message",
+                                   status=response.status, code="missing_choices",
+                                   request_id=response.request_id, attempts=response.attempts)
+    if all(choice.get("finish_reason") == "content_filter" for choice in choices):
+        raise ContentFilterError(
+            "The model's output was filtered by the content management policy",
+            status=response.status, code="content_filter", request_id=response.request_id,
+            attempts=response.attempts,
+            details={"content_filter_results": [choice.get("content_filter_results", {})
+                                                for choice in choices],
+                     "partial_content": [choice["message"].get("content") for choice in choices]})
+    answer["request_id"] = response.request_id
+    return answer
+
+
+def user_messages(prompt: str, system: Optional[str] = None) -> List[Dict[str, str]]:
+    """A one-turn conversation: the optional system message, then the prompt."""
+    messages = [{"role": "system", "content": system}] if system else []
+    messages.append({"role": "user", "content": prompt})
+    return messages
+
+
+def first_content(answer: Dict[str, Any]) -> Optional[str]:
+    """The text of the first choice (None for tool calls or refusals)."""
+    return answer["choices"][0]["message"].get("content")

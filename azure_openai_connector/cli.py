@@ -1,0 +1,202 @@
+"""The `azure-openai-connector` command: run steps, describe actions, serve the emulator, demo.
+
+JSON goes to stdout, progress and logs to stderr. Exit codes: 0 success, 2 invalid input,
+1 API or network failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+from .errors import ConnectorError, InputValidationError
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_INVALID_INPUT = 2
+
+EPILOG = """\
+examples:
+  azure-openai-connector run create_chat_completion \\
+      --connection '{"api_key": "...", "organization": "my-resource"}' \\
+      --input temperature=0.2
+  azure-openai-connector run summarize_text --inputs @step.json      # connection from env vars
+  azure-openai-connector describe create_image
+  azure-openai-connector demo                                        # emulator unless credentials are set
+
+environment (read when --connection is not given):
+  AZURE_OPENAI_API_KEY, AZURE_OPENAI_ENDPOINT, OPENAI_API_VERSION   Azure OpenAI
+  OPENAI_API_KEY, OPENAI_BASE_URL, OPENAI_ORG_ID, OPENAI_PROJECT_ID  OpenAI
+
+exit codes: 0 success, 1 API or network failure, 2 invalid input
+"""
+
+
+def connection_from_env(environ: Mapping[str, str]) -> Optional[Dict[str, Any]]:
+    """A connection from the standard environment variables (Azure first), or None."""
+    if environ.get("AZURE_OPENAI_API_KEY"):
+        values = {"api_key": environ["AZURE_OPENAI_API_KEY"],
+                  "endpoint": environ.get("AZURE_OPENAI_ENDPOINT"),
+                  "api_version": environ.get("OPENAI_API_VERSION")}
+    elif environ.get("OPENAI_API_KEY"):
+        values = {"api_key": environ["OPENAI_API_KEY"], "is_openai_key": True,
+                  "endpoint": environ.get("OPENAI_BASE_URL"),
+                  "organization": environ.get("OPENAI_ORG_ID"),
+                  "project": environ.get("OPENAI_PROJECT_ID")}
+    else:
+        return None
+    return {name: value for name, value in values.items() if value}
+
+
+def _load_json_argument(text: str, name: str) -> Any:
+    try:
+        if text.startswith("@"):
+            with open(text[1:], encoding="utf-8") as handle:
+                return json.load(handle)
+        return json.loads(text)
+    except (OSError, ValueError) as exc:
+        raise InputValidationError([{"path": name, "message": f"is not valid JSON or a readable @file: {exc}"}],
+                                   subject="arguments") from None
+
+
+def _parse_assignments(assignments: Sequence[str]) -> Dict[str, Any]:
+    values: Dict[str, Any] = {}
+    for assignment in assignments:
+        name, separator, raw = assignment.partition("=")
+        if not separator or not name:
+            raise InputValidationError([{"path": "--input", "message": f"{assignment!r} is not key=value"}],
+                                       subject="arguments")
+        try:
+            values[name] = json.loads(raw)
+        except ValueError:
+            values[name] = raw  # a bare word is a string
+    return values
+
+
+def _print_json(document: Any, stream: Any = None) -> None:
+    stream = stream or sys.stdout
+    json.dump(document, stream, indent=2, ensure_ascii=False)
+    stream.write("\n")
+    stream.flush()
+
+
+def _fail(error: ConnectorError) -> int:
+    _print_json({"error": error.to_dict()}, sys.stderr)
+    return EXIT_INVALID_INPUT if isinstance(error, InputValidationError) else EXIT_FAILURE
+
+
+def command_run(args: argparse.Namespace) -> int:
+    from . import run_action
+
+    try:
+        if args.connection:
+            connection = _load_json_argument(args.connection, "--connection")
+        else:
+            connection = connection_from_env(os.environ)
+            if connection is None:
+                raise InputValidationError([{
+                    "path": "--connection",
+                    "message": "no --connection given and neither AZURE_OPENAI_API_KEY nor OPENAI_API_KEY is set"}],
+                    subject="arguments")
+        inputs = _load_json_argument(args.inputs, "--inputs") if args.inputs else {}
+        if not isinstance(inputs, dict):
+            raise InputValidationError([{"path": "--inputs", "message": "must be a JSON object"}],
+                                       subject="arguments")
+        inputs.update(_parse_assignments(args.input or ()))
+        result = run_action(args.action, connection, inputs)
+    except ConnectorError as error:
+        return _fail(error)
+    _print_json(result)
+    return EXIT_OK
+
+
+def command_describe(args: argparse.Namespace) -> int:
+    from .describe import describe_json, describe_text
+    from .manifest import load_manifest
+
+    manifest = load_manifest()
+    try:
+        if args.action:
+            manifest.action(args.action)
+    except ConnectorError as error:
+        return _fail(error)
+    if args.json:
+        _print_json(describe_json(manifest, args.action))
+    else:
+        sys.stdout.write(describe_text(manifest, args.action))
+    return EXIT_OK
+
+
+def command_emulator(args: argparse.Namespace) -> int:
+    from .emulator import main as emulator_main
+
+    argv: List[str] = ["--port", str(args.port), "--latency", str(args.latency)]
+    if args.api_key:
+        argv += ["--api-key", args.api_key]
+    return emulator_main(argv)
+
+
+def command_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(os.environ, only=args.action)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="azure-openai-connector",
+        description="Run Azure OpenAI / OpenAI actions as workflow steps: JSON in, JSON out.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="log requests at DEBUG level on stderr (secrets redacted)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = commands.add_parser("run", help="run one action as a workflow step",
+                              description="Run one action; the result JSON goes to stdout.",
+                              epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    run.add_argument("action", help="action key, e.g. create_chat_completion (see `describe`)")
+    run.add_argument("--connection", metavar="JSON|@FILE",
+                     help="connection object; default: from the environment variables")
+    run.add_argument("--inputs", metavar="JSON|@FILE", help="input object; missing inputs take the manifest's defaults")
+    run.add_argument("--input", metavar="KEY=VALUE", action="append",
+                     help="set one input (VALUE parsed as JSON, else taken as a string); repeatable")
+    run.set_defaults(handler=command_run)
+
+    describe = commands.add_parser("describe", help="list actions and their inputs")
+    describe.add_argument("action", nargs="?", help="only this action")
+    describe.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    describe.set_defaults(handler=command_describe)
+
+    emulator = commands.add_parser("emulator", help="serve the local Azure/OpenAI API emulator")
+    emulator.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free port)")
+    emulator.add_argument("--api-key", help="the key the emulator accepts (default: emulator-key)")
+    emulator.add_argument("--latency", type=float, default=0.0, help="seconds to wait before each answer")
+    emulator.set_defaults(handler=command_emulator)
+
+    demo = commands.add_parser(
+        "demo", help="run every action with its defaults (against the emulator without credentials)",
+        description="Load the plugin through its entry point as a host would, show each action's "
+                    "form, and run every action with the manifest's defaults. Without credentials in "
+                    "the environment it starts the local emulator; with them it calls the real service.")
+    demo.add_argument("--action", help="run only this action")
+    demo.set_defaults(handler=command_demo)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

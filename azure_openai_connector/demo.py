@@ -1,0 +1,101 @@
+"""The main job: act as a host would, run every action with its manifest defaults, report as JSON.
+
+Without credentials in the environment the steps run against the bundled emulator, once on an
+Azure connection and once on an OpenAI connection; with credentials, against the real service.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from contextlib import ExitStack
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+from .errors import ConnectorError
+
+DEMO_EMULATOR_KEY = "demo-emulator-key"
+
+
+def _progress(message: str) -> None:
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
+
+
+def _discover_like_a_host() -> Tuple[Any, Dict[str, Any]]:
+    """Find the connector through its entry point with pluggy alone, as a host platform does."""
+    from .plugins import host_plugin_manager
+
+    manager = host_plugin_manager()
+    return manager, manager.hook.connector_manifest()
+
+
+def _connections(environ: Mapping[str, str], stack: ExitStack) -> List[Tuple[str, Dict[str, Any]]]:
+    from .cli import connection_from_env
+
+    real = connection_from_env(environ)
+    if real is not None:
+        service = "openai" if real.get("is_openai_key") else "azure"
+        return [(service, real)]
+    from .emulator import Emulator
+
+    emulator = stack.enter_context(Emulator(api_key=DEMO_EMULATOR_KEY))
+    _progress(f"no credentials in the environment: using the emulator at {emulator.url}")
+    return [
+        ("azure (emulator)", {"api_key": DEMO_EMULATOR_KEY, "organization": "demo", "endpoint": emulator.url}),
+        ("openai (emulator)", {"api_key": DEMO_EMULATOR_KEY, "is_openai_key": True,
+                               "endpoint": emulator.url + "/v1"}),
+    ]
+
+
+def _summary(result: Dict[str, Any]) -> str:
+    for key in ("content", "summary"):
+        if isinstance(result.get(key), str):
+            return json.dumps(result[key][:80], ensure_ascii=False)
+    if "images" in result:
+        return f"{len(result['images'])} image(s), {len(result['errors'])} error(s)"
+    if "totals" in result:
+        return f"{result['totals']['succeeded']} succeeded, {result['totals']['failed']} failed"
+    if "status" in result:
+        return f"HTTP {result['status']}"
+    return ""
+
+
+def run_demo(environ: Mapping[str, str], only: Optional[str] = None) -> int:
+    """Run the demo; returns the process exit code (0 when every step succeeded)."""
+    from .forms import action_form
+
+    manager, manifest = _discover_like_a_host()
+    connector = manifest["connector"]
+    _progress(f"discovered {connector['label']} {connector['version']} through entry point "
+              f"workflow_connectors:{connector['key']}")
+    actions = [only] if only else list(manifest["actions"])
+    forms = {}
+    for key in actions:
+        if key not in manifest["actions"]:
+            _progress(f"unknown action {key!r}")
+            return 2
+        forms[key] = action_form(manifest, key)
+        _progress(f"form {key}: {', '.join(forms[key]['schema']['properties'])}")
+    steps: List[Dict[str, Any]] = []
+    with ExitStack() as stack:
+        for service, connection in _connections(environ, stack):
+            for key in actions:
+                started = time.perf_counter()
+                step: Dict[str, Any] = {"service": service, "action": key, "inputs": {}}
+                try:
+                    result = manager.hook.execute_action(action=key, connection=connection, inputs={})
+                    step.update(ok=True, result=result)
+                    outcome = f"ok: {_summary(result)}"
+                except ConnectorError as error:
+                    step.update(ok=False, error=error.to_dict())
+                    outcome = f"FAILED: {error}"
+                step["duration_ms"] = round((time.perf_counter() - started) * 1000, 1)
+                steps.append(step)
+                _progress(f"{service:18} {key:34} {step['duration_ms']:8.1f} ms  {outcome}")
+    json.dump({"connector": connector, "forms": forms, "steps": steps}, sys.stdout,
+              indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")
+    failed = sum(1 for step in steps if not step["ok"])
+    _progress(f"{len(steps) - failed} of {len(steps)} steps succeeded")
+    return 0 if failed == 0 else 1

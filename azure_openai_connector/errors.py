@@ -1,0 +1,175 @@
+"""The connector's error classes: one small class per kind of failure a caller acts on differently."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+
+class ConnectorError(Exception):
+    """Base class of every error the connector raises on purpose."""
+
+    kind = "connector_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Plain JSON describing the error, for CLI output and host step results."""
+        return {"type": self.kind, "message": self.message}
+
+
+class InputValidationError(ConnectorError):
+    """Inputs or connection refused before any request; `.errors` lists every field path and reason."""
+
+    kind = "invalid_input"
+
+    def __init__(self, errors: List[Dict[str, str]], *, subject: str = "inputs") -> None:
+        self.errors = errors
+        listed = "; ".join(f"{e['path'] or '(root)'}: {e['message']}" for e in errors[:20])
+        more = f" (and {len(errors) - 20} more)" if len(errors) > 20 else ""
+        super().__init__(f"Invalid {subject}: {listed}{more}")
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"type": self.kind, "message": self.message, "errors": self.errors}
+
+
+class ApiError(ConnectorError):
+    """The service answered with an error: `.status`, `.code`, `.message`, `.request_id`."""
+
+    kind = "api_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: Optional[int] = None,
+        code: Optional[str] = None,
+        request_id: Optional[str] = None,
+        param: Optional[str] = None,
+        error_type: Optional[str] = None,
+        details: Optional[Dict[str, Any]] = None,
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.request_id = request_id
+        self.param = param
+        self.error_type = error_type
+        self.details = details or {}
+        self.attempts = attempts
+
+    def __str__(self) -> str:
+        parts = [f"status {self.status}" if self.status is not None else None,
+                 f"code {self.code}" if self.code else None,
+                 f"request id {self.request_id}" if self.request_id else None]
+        context = ", ".join(p for p in parts if p)
+        return f"{self.message} ({context})" if context else self.message
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(status={self.status!r}, code={self.code!r}, "
+                f"message={self.message!r}, request_id={self.request_id!r})")
+
+    def to_dict(self) -> Dict[str, Any]:
+        result: Dict[str, Any] = {
+            "type": self.kind,
+            "status": self.status,
+            "code": self.code,
+            "message": self.message,
+            "request_id": self.request_id,
+            "attempts": self.attempts,
+        }
+        if self.param:
+            result["param"] = self.param
+        if self.details:
+            result["details"] = self.details
+        return result
+
+
+class BadRequestError(ApiError):
+    """400/422: the service refused the request itself; retrying will not help."""
+
+    kind = "bad_request"
+
+
+class AuthenticationError(ApiError):
+    """401: the key or token was refused."""
+
+    kind = "authentication"
+
+
+class PermissionDeniedError(ApiError):
+    """403: authenticated but not allowed (region, network rules, an APIM quota policy)."""
+
+    kind = "permission_denied"
+
+
+class NotFoundError(ApiError):
+    """404: unknown deployment, model or path."""
+
+    kind = "not_found"
+
+
+class RateLimitError(ApiError):
+    """429 that may be retried later; `.retry_after` holds the server's hint in seconds."""
+
+    kind = "rate_limit"
+
+    def __init__(self, message: str, *, retry_after: Optional[float] = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+    def to_dict(self) -> Dict[str, Any]:
+        result = super().to_dict()
+        result["retry_after"] = self.retry_after
+        return result
+
+
+class QuotaExceededError(ApiError):
+    """429 insufficient_quota: billing or quota must change first, so it is never retried."""
+
+    kind = "quota_exceeded"
+
+
+class ContentFilterError(ApiError):
+    """The prompt (HTTP 400) or the output (finish_reason content_filter) was filtered."""
+
+    kind = "content_filter"
+
+
+class ServerError(ApiError):
+    """5xx after every retry was spent."""
+
+    kind = "server_error"
+
+
+class InvalidResponseError(ApiError):
+    """The service answered 2xx with a body the connector cannot use (not JSON, missing keys)."""
+
+    kind = "invalid_response"
+
+
+class RedirectNotFollowedError(ApiError):
+    """A 3xx answer: redirects are never followed so credentials cannot reach another host."""
+
+    kind = "redirect_not_followed"
+
+
+class ApiConnectionError(ConnectorError):
+    """The request never got an answer: refused, reset or dropped connection, DNS, TLS."""
+
+    kind = "connection_error"
+
+    def __init__(self, message: str, *, attempts: int = 1) -> None:
+        super().__init__(message)
+        self.attempts = attempts
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"type": self.kind, "message": self.message, "attempts": self.attempts}
+
+
+class ApiTimeoutError(ApiConnectionError):
+    """No answer within the connect or read timeout."""
+
+    kind = "timeout"

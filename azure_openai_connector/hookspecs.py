@@ -1,0 +1,61 @@
+"""Hook markers and specifications: the host contract and the connector's extension points.
+
+Two pluggy projects, so a host sees only what it calls:
+- ``workflow_connectors``: what a host platform calls on a connector it discovered through the
+  ``workflow_connectors`` entry point group (``connector_manifest``, ``execute_action``).
+- ``azure_openai_connector``: what third-party plugins (entry point group
+  ``azure_openai_connector``) implement to change how requests are made: auth and observers.
+Hooks are always called with keyword arguments; new arguments are only ever added at the end.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Mapping, Optional
+
+import pluggy
+
+HOST_PROJECT = "workflow_connectors"
+EXTENSION_PROJECT = "azure_openai_connector"
+
+host_hookspec = pluggy.HookspecMarker(HOST_PROJECT)
+host_hookimpl = pluggy.HookimplMarker(HOST_PROJECT)
+hookspec = pluggy.HookspecMarker(EXTENSION_PROJECT)
+hookimpl = pluggy.HookimplMarker(EXTENSION_PROJECT)
+
+
+class HostSpecs:
+    """What a host platform calls on a discovered connector."""
+
+    @host_hookspec(firstresult=True)
+    def connector_manifest(self) -> Dict[str, Any]:
+        """Called when a host discovers the connector: return its manifest (connector.yaml, parsed
+        and validated) so the host can build the connection and action forms."""
+
+    @host_hookspec(firstresult=True)
+    def execute_action(
+        self, action: str, connection: Dict[str, Any], inputs: Dict[str, Any]
+    ) -> Dict[str, Any]:
+        """Called to run one workflow step: validate ``inputs`` (missing ones take the manifest's
+        defaults) and ``connection``, call the service, and return the JSON result. Raises a
+        ``ConnectorError`` subclass on failure."""
+
+
+class ExtensionSpecs:
+    """What third-party plugins implement to extend the connector."""
+
+    @hookspec(firstresult=True)
+    def request_auth_headers(self, connection: Any) -> Optional[Mapping[str, str]]:
+        """Called before every request attempt: return the auth headers for ``connection`` (for
+        example ``{"Authorization": "Bearer <Entra ID token>"}``), or None to defer to the next
+        plugin; the built-in answer sends the connection's API key. Every value returned is
+        treated as a secret and redacted from logs and errors."""
+
+    @hookspec
+    def http_request_started(self, request: Any) -> None:
+        """Called before every attempt with an ``OutgoingRequest`` (action, method, URL, attempt,
+        redacted headers). For tracing and metrics; must not block."""
+
+    @hookspec
+    def http_request_finished(self, exchange: Any) -> None:
+        """Called after every attempt with an ``Exchange`` (the request, status, elapsed seconds,
+        request ID, the error if any, and whether it will be retried)."""

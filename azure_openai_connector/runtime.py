@@ -1,0 +1,100 @@
+"""Run one workflow step: validate the connection and inputs, then dispatch to the action handler.
+
+A Runtime owns one HTTP client per distinct connection, so every step that shares a connection
+shares its session and connection pool. Steps keep no other state: they are safe in threads.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Any, Dict, List, Mapping, Optional
+
+from . import actions
+from .connection import Connection, connection_from_values
+from .errors import InputValidationError
+from .http import HttpClient
+from .manifest import load_manifest
+
+MAX_CACHED_CLIENTS = 32
+
+
+class Runtime:
+    """Validates and dispatches steps; `client_options` go to every HttpClient it creates
+    (timeouts, pool size, and an injected `sleep`/`clock` in tests)."""
+
+    def __init__(self, *, hooks: Any = None, **client_options: Any) -> None:
+        self.hooks = hooks
+        self.client_options = client_options
+        self._clients: "OrderedDict[tuple, HttpClient]" = OrderedDict()
+        self._lock = threading.Lock()
+
+    def run(self, action: str, connection: Optional[Mapping[str, Any]],
+            inputs: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
+        """Validate everything first (nothing is sent for invalid input), then run the handler."""
+        spec = load_manifest().action(action)
+        problems: List[Dict[str, str]] = []
+        conn: Optional[Connection] = None
+        values: Dict[str, Any] = {}
+        try:
+            conn = self.connection(connection)
+        except InputValidationError as exc:
+            problems.extend(exc.errors)
+        try:
+            values = spec.inputs.validated(inputs)
+        except InputValidationError as exc:
+            problems.extend(exc.errors)
+        handler = actions.handler(action)
+        if not problems and conn is not None:
+            problems.extend(handler.check(values, conn, spec) if hasattr(handler, "check") else [])
+        if problems:
+            raise InputValidationError(problems)
+        step = actions.Step(action=spec, connection=conn, client=self.client(conn))
+        return handler.run(step, values)
+
+    def connection(self, values: Optional[Mapping[str, Any]]) -> Connection:
+        """A validated Connection, or InputValidationError with `connection/...` paths."""
+        form = load_manifest().connection
+        if values is not None and not isinstance(values, Mapping):
+            raise InputValidationError([{"path": "connection", "message": "must be an object"}],
+                                       subject="connection")
+        completed = form.validated(values, subject="connection", prefix="connection")
+        return connection_from_values(completed)
+
+    def client(self, connection: Connection) -> HttpClient:
+        """The shared client for this connection (created on first use, least recently used evicted)."""
+        key = connection.fingerprint
+        with self._lock:
+            client = self._clients.get(key)
+            if client is not None:
+                self._clients.move_to_end(key)
+                return client
+            client = HttpClient(connection, hooks=self.hooks, **self.client_options)
+            self._clients[key] = client
+            if len(self._clients) > MAX_CACHED_CLIENTS:
+                # Not closed: a step on another thread may still be using it; its pool goes with it.
+                self._clients.popitem(last=False)
+            return client
+
+    def close(self) -> None:
+        """Close every cached session (for tests and orderly shutdown)."""
+        with self._lock:
+            for client in self._clients.values():
+                client.close()
+            self._clients.clear()
+
+
+_default: Optional[Runtime] = None
+_default_lock = threading.Lock()
+
+
+def default_runtime() -> Runtime:
+    """The process-wide runtime the host plugin uses, wired to the extension plugins."""
+    global _default
+    if _default is None:
+        with _default_lock:
+            if _default is None:
+                from .plugins import extension_manager
+
+                _default = Runtime(hooks=extension_manager().hook)
+    return _default

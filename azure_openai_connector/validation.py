@@ -1,0 +1,296 @@
+"""Input validation: a fast compiled check for the happy path, jsonschema for complete error reports.
+
+Valid inputs are by far the common case on a busy worker, so each schema is compiled once into
+plain Python closures that answer "valid or not" in microseconds. Only when that answer is "not
+valid" (or the schema uses a keyword the compiler does not know) is jsonschema asked for the full
+list of errors, each with its field path.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Callable, Dict, List, Optional
+
+Check = Callable[[Any], bool]
+
+# Keywords that describe a field for people and forms but never constrain a value.
+_ANNOTATIONS = frozenset({
+    "title", "description", "default", "examples", "secret", "$schema", "$id", "$comment",
+    "readOnly", "writeOnly", "x-rule",
+})
+
+
+class UnsupportedSchema(Exception):
+    """The schema uses a keyword the fast compiler does not implement; use jsonschema alone."""
+
+
+def _is_integer(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+_TYPE_CHECKS: Dict[str, Check] = {
+    "object": lambda v: isinstance(v, dict),
+    "array": lambda v: isinstance(v, list),
+    "string": lambda v: isinstance(v, str),
+    "integer": _is_integer,
+    "number": _is_number,
+    "boolean": lambda v: isinstance(v, bool),
+    "null": lambda v: v is None,
+}
+
+
+def compile_check(schema: Any) -> Check:
+    """Compile a draft-07 schema (the subset the manifest uses) into a predicate."""
+    if schema is True or schema == {}:
+        return lambda value: True
+    if schema is False:
+        return lambda value: False
+    if not isinstance(schema, dict):
+        raise UnsupportedSchema(repr(schema))
+    checks: List[Check] = []
+    for keyword, argument in schema.items():
+        if keyword in _ANNOTATIONS or keyword.startswith("x-"):
+            continue
+        builder = _BUILDERS.get(keyword)
+        if builder is None:
+            raise UnsupportedSchema(keyword)
+        built = builder(argument, schema)
+        if built is not None:
+            checks.append(built)
+    if not checks:
+        return lambda value: True
+    if len(checks) == 1:
+        return checks[0]
+    checks_tuple = tuple(checks)
+    return lambda value: all(check(value) for check in checks_tuple)
+
+
+def _type(argument: Any, schema: Dict[str, Any]) -> Check:
+    names = [argument] if isinstance(argument, str) else list(argument)
+    tests = tuple(_TYPE_CHECKS[name] for name in names)
+    if len(tests) == 1:
+        return tests[0]
+    return lambda value: any(test(value) for test in tests)
+
+
+def _enum(argument: Any, schema: Dict[str, Any]) -> Check:
+    hashable = all(isinstance(item, (str, int, float, type(None))) and not isinstance(item, bool)
+                   for item in argument)
+    if hashable:
+        allowed = frozenset(argument)
+        # bool is an int subclass: True must not match an enum that holds 1.
+        return lambda value: not isinstance(value, (bool, dict, list)) and value in allowed
+    items = list(argument)
+    return lambda value: any(_json_equal(value, item) for item in items)
+
+
+def _const(argument: Any, schema: Dict[str, Any]) -> Check:
+    return lambda value: _json_equal(value, argument)
+
+
+def _json_equal(left: Any, right: Any) -> bool:
+    if isinstance(left, bool) or isinstance(right, bool):
+        return isinstance(left, bool) and isinstance(right, bool) and left == right
+    return left == right
+
+
+def _bound(compare: Callable[[Any, Any], bool]) -> Callable[[Any, Dict[str, Any]], Check]:
+    def build(argument: Any, schema: Dict[str, Any]) -> Check:
+        return lambda value: not _is_number(value) or compare(value, argument)
+    return build
+
+
+def _length(compare: Callable[[int, int], bool], kind: type) -> Callable[[Any, Dict[str, Any]], Check]:
+    def build(argument: Any, schema: Dict[str, Any]) -> Check:
+        return lambda value: not isinstance(value, kind) or compare(len(value), argument)
+    return build
+
+
+def _pattern(argument: str, schema: Dict[str, Any]) -> Check:
+    search = re.compile(argument).search
+    return lambda value: not isinstance(value, str) or search(value) is not None
+
+
+def _items(argument: Any, schema: Dict[str, Any]) -> Check:
+    if isinstance(argument, list):
+        raise UnsupportedSchema("items as a tuple")
+    item_check = compile_check(argument)
+    return lambda value: not isinstance(value, list) or all(item_check(item) for item in value)
+
+
+def _unique_items(argument: bool, schema: Dict[str, Any]) -> Optional[Check]:
+    if not argument:
+        return None
+    raise UnsupportedSchema("uniqueItems")
+
+
+def _properties(argument: Dict[str, Any], schema: Dict[str, Any]) -> Check:
+    property_checks = tuple((name, compile_check(sub)) for name, sub in argument.items())
+
+    def check(value: Any) -> bool:
+        if not isinstance(value, dict):
+            return True
+        for name, property_check in property_checks:
+            if name in value and not property_check(value[name]):
+                return False
+        return True
+    return check
+
+
+def _required(argument: List[str], schema: Dict[str, Any]) -> Check:
+    names = tuple(argument)
+    return lambda value: not isinstance(value, dict) or all(name in value for name in names)
+
+
+def _additional_properties(argument: Any, schema: Dict[str, Any]) -> Check:
+    if "patternProperties" in schema:
+        raise UnsupportedSchema("patternProperties")
+    known = frozenset(schema.get("properties", ()))
+    if argument is False:
+        return lambda value: not isinstance(value, dict) or known.issuperset(value)
+    extra_check = compile_check(argument)
+    return lambda value: not isinstance(value, dict) or all(
+        extra_check(item) for name, item in value.items() if name not in known)
+
+
+def _all_of(argument: List[Any], schema: Dict[str, Any]) -> Check:
+    checks = tuple(compile_check(sub) for sub in argument)
+    return lambda value: all(check(value) for check in checks)
+
+
+def _if(argument: Any, schema: Dict[str, Any]) -> Check:
+    condition = compile_check(argument)
+    then = compile_check(schema.get("then", True))
+    otherwise = compile_check(schema.get("else", True))
+    return lambda value: then(value) if condition(value) else otherwise(value)
+
+
+_BUILDERS: Dict[str, Callable[[Any, Dict[str, Any]], Optional[Check]]] = {
+    "type": _type,
+    "enum": _enum,
+    "const": _const,
+    "minimum": _bound(lambda value, limit: value >= limit),
+    "maximum": _bound(lambda value, limit: value <= limit),
+    "exclusiveMinimum": _bound(lambda value, limit: value > limit),
+    "exclusiveMaximum": _bound(lambda value, limit: value < limit),
+    "minLength": _length(lambda size, limit: size >= limit, str),
+    "maxLength": _length(lambda size, limit: size <= limit, str),
+    "minItems": _length(lambda size, limit: size >= limit, list),
+    "maxItems": _length(lambda size, limit: size <= limit, list),
+    "minProperties": _length(lambda size, limit: size >= limit, dict),
+    "maxProperties": _length(lambda size, limit: size <= limit, dict),
+    "pattern": _pattern,
+    "items": _items,
+    "uniqueItems": _unique_items,
+    "properties": _properties,
+    "required": _required,
+    "additionalProperties": _additional_properties,
+    "allOf": _all_of,
+    "if": _if,
+    "then": lambda argument, schema: None,  # compiled together with "if"
+    "else": lambda argument, schema: None,
+}
+
+
+class SchemaValidator:
+    """One schema, compiled once: `errors(value)` is empty for valid values, and lists every
+    problem as ``{"path": "messages/0/role", "message": ...}`` otherwise."""
+
+    def __init__(self, schema: Dict[str, Any]) -> None:
+        self.schema = schema
+        try:
+            self._fast_check: Optional[Check] = compile_check(schema)
+        except UnsupportedSchema:
+            self._fast_check = None
+        self._full = None  # the jsonschema validator, built on first need
+
+    def is_valid(self, value: Any) -> bool:
+        if self._fast_check is not None:
+            return self._fast_check(value)
+        return not self.errors(value)
+
+    def errors(self, value: Any) -> List[Dict[str, str]]:
+        if self._fast_check is not None and self._fast_check(value):
+            return []
+        if self._full is None:
+            from jsonschema import Draft7Validator  # imported only when something is wrong
+
+            self._full = Draft7Validator(self.schema)
+        found = [item for error in self._full.iter_errors(value)
+                 for item in describe_error(error, self.schema, value)]
+        found.sort(key=lambda item: item["path"])
+        return found
+
+
+def describe_error(error: Any, root_schema: Any, root_value: Any) -> List[Dict[str, str]]:
+    """Turn one jsonschema error into field-path entries with a message a person can act on."""
+    path = "/".join(str(part) for part in error.absolute_path)
+    rule = _rule_name(root_schema, error.absolute_schema_path)
+    suffix = f" (the {rule} rule)" if rule else ""
+    if error.validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        return [{"path": _join(path, missing), "message": "is required"}]
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        known = error.schema.get("properties", {})
+        return [{"path": _join(path, name), "message": "is not a known field"}
+                for name in error.instance if name not in known]
+    if error.validator is None:  # a `false` schema: the field may not be set at all
+        return [{"path": _join(path, name), "message": f"is not accepted{suffix}"}
+                for name in _forbidden_fields(root_schema, error, root_value)] or [
+                    {"path": path, "message": f"is not accepted{suffix}"}]
+    if error.validator in _SIZE_MESSAGES:
+        # Never echo the value: a 1 MB prompt must not become a 1 MB error message.
+        size = len(error.instance) if hasattr(error.instance, "__len__") else "?"
+        message = _SIZE_MESSAGES[error.validator].format(limit=error.validator_value, size=size)
+        return [{"path": path, "message": message + suffix}]
+    return [{"path": path, "message": _shorten(error.message) + suffix}]
+
+
+_SIZE_MESSAGES = {
+    "maxLength": "is {size} characters long; the most allowed is {limit}",
+    "minLength": "is {size} characters long; at least {limit} required",
+    "maxItems": "has {size} items; the most allowed is {limit}",
+    "minItems": "has {size} items; at least {limit} required",
+}
+
+
+def _forbidden_fields(root_schema: Any, error: Any, root_value: Any) -> List[str]:
+    # jsonschema reports a `false` property schema without the property's name in either path,
+    # so find which forbidden properties the object at the error's path actually carries.
+    node = root_schema
+    for part in error.absolute_schema_path:
+        node = node[part]
+    container = root_value
+    for part in error.absolute_path:
+        container = container[part]
+    if not (isinstance(node, dict) and isinstance(container, dict)):
+        return []
+    return [name for name, sub in node.items() if sub is False and name in container]
+
+
+def _join(parent: str, child: str) -> str:
+    return f"{parent}/{child}" if parent else child
+
+
+def _shorten(message: str, limit: int = 300) -> str:
+    # jsonschema quotes the whole offending value; a 1 MB prompt must not become a 1 MB message.
+    return message if len(message) <= limit else message[: limit - 3] + "..."
+
+
+def _rule_name(schema: Any, schema_path: Any) -> Optional[str]:
+    node = schema
+    name = None
+    for part in schema_path:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            break
+        if isinstance(node, dict) and "x-rule" in node:
+            name = node["x-rule"]
+    return name
