@@ -15,8 +15,10 @@ AZURE_HOST_TEMPLATE = "https://{resource}.openai.azure.com"
 AZURE_V1_API = "v1"
 
 # Escapes a raw-request path could use to leave the connection's host or its base path.
-_RAW_PATH_FORBIDDEN = re.compile(r"[\\@#\s\x00-\x1f\x7f]|//|%(?![0-9A-Fa-f]{2})")
-_DOT_SEGMENT = re.compile(r"(^|/)\.{1,2}(/|$)")
+# Non-ASCII is refused too: servers that normalise Unicode read look-alike dots (U+FF0E) as ".".
+_RAW_PATH_FORBIDDEN = re.compile(r"[\\@#\s\x00-\x1f\x7f-\U0010ffff]|//|%(?![0-9A-Fa-f]{2})")
+# "..;" is ".." to servlet-style servers.
+_DOT_SEGMENT = re.compile(r"(^|/)\.{1,2}(;[^/]*)?(/|$)")
 _MAX_DECODE_ROUNDS = 4
 
 
@@ -157,8 +159,8 @@ def raw_path_problems(path: str) -> List[str]:
     decoded = path_part
     for _ in range(_MAX_DECODE_ROUNDS):
         if _RAW_PATH_FORBIDDEN.search(decoded) or _DOT_SEGMENT.search(decoded):
-            problems.append("must be a plain path: no //, \\, @, #, whitespace, control "
-                            "characters, broken % escapes or . and .. segments, even percent-encoded")
+            problems.append("must be a plain path: no //, \\, @, #, whitespace, control or "
+                            "non-ASCII characters, broken % escapes or . and .. segments, even percent-encoded")
             break
         next_round = unquote(decoded)
         if next_round == decoded:

@@ -1,0 +1,145 @@
+"""Create Image: one images/generations request, or for DALL-E 3 one request per image sent at once,
+with every image (and every failed request) gathered into one result."""
+
+from __future__ import annotations
+
+import re
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+from ..connection import Connection
+from ..errors import ConnectorError, InvalidResponseError
+from ..http import Response
+from ..manifest import Action
+from . import Step
+
+OPERATION = "images/generations"
+SENT_WHEN_SET = ("quality", "style", "response_format")
+IMAGE_FIELDS = ("url", "b64_json", "revised_prompt", "content_filter_results")
+# The model whose manifest rule an Azure dated-API deployment follows when its name reveals no
+# model: DALL-E 3 is the only image model of the 2024-10-21 API.
+AZURE_DEFAULT_IMAGE_MODEL = "dall-e-3"
+# DALL-E 3 refuses n > 1, so the connector asks for its images one request each.
+ONE_IMAGE_PER_REQUEST = re.compile(r"^dall-e-3")
+GPT_IMAGE = re.compile(r"^gpt-image")
+# gpt-image arrived on Azure with 2025-04-01-preview; dated versions before it cannot serve it.
+AZURE_FIRST_VERSION_WITH_GPT_IMAGE = "2025-04-01"
+
+
+def check(inputs: Dict[str, Any], connection: Connection, action: Action) -> List[Dict[str, str]]:
+    """Refuse what the connection's API cannot take: Azure deployments named for no model follow
+    the manifest's DALL-E 3 rule; gpt-image needs a newer Azure api-version."""
+    if not connection.deployment_in_path:
+        return []
+    model = inputs["model"]
+    if GPT_IMAGE.search(model) and connection.api_version[:10] < AZURE_FIRST_VERSION_WITH_GPT_IMAGE:
+        needed = f"{AZURE_FIRST_VERSION_WITH_GPT_IMAGE}-preview"
+        return [{"path": "model", "message": f"gpt-image deployments need Azure api_version {needed} "
+                                             f"or newer (this connection uses {connection.api_version})"}]
+    if rule_model(model, connection, action) == model:
+        return []
+    return action.inputs.validator.errors({**inputs, "model": AZURE_DEFAULT_IMAGE_MODEL})
+
+
+def rule_model(model: str, connection: Connection, action: Action) -> str:
+    """The model whose rules apply: the model itself, or DALL-E 3 for an Azure deployment whose
+    name matches none of the manifest's per-model rules."""
+    if not connection.deployment_in_path or any(
+            re.search(pattern, model) for pattern in model_rule_patterns(action)):
+        return model
+    return AZURE_DEFAULT_IMAGE_MODEL
+
+
+def model_rule_patterns(action: Action) -> List[str]:
+    """The `model` patterns of the manifest's per-model `if/then` rules."""
+    return [rule["if"]["properties"]["model"]["pattern"]
+            for rule in action.inputs.schema.get("allOf", ())
+            if "pattern" in rule.get("if", {}).get("properties", {}).get("model", {})]
+
+
+def run(step: Step, inputs: Dict[str, Any]) -> Dict[str, Any]:
+    model = inputs["model"]
+    count = inputs["n"]
+    if count > 1 and ONE_IMAGE_PER_REQUEST.search(rule_model(model, step.connection, step.action)):
+        outcomes = _send_concurrently(step, inputs, count)
+    else:
+        outcomes = [_send(step, inputs, count)]
+    return _gather(outcomes)
+
+
+def request_fields(inputs: Dict[str, Any], count: int) -> Dict[str, Any]:
+    """The body fields (without `model`): options with no manifest default only when set."""
+    fields: Dict[str, Any] = {"prompt": inputs["prompt"], "size": inputs["size"], "n": count}
+    for name in SENT_WHEN_SET:
+        if name in inputs:
+            fields[name] = inputs[name]
+    return fields
+
+
+def _send(step: Step, inputs: Dict[str, Any], count: int) -> Dict[str, Any]:
+    connection = step.connection
+    model = inputs["model"]
+    response = step.client.request(
+        "POST", connection.operation_url(OPERATION, model),
+        json_body=connection.request_body(model, request_fields(inputs, count)),
+        action=step.action.key)
+    return _answer(response)
+
+
+def _send_concurrently(step: Step, inputs: Dict[str, Any],
+                       count: int) -> List[Union[Dict[str, Any], ConnectorError]]:
+    def one_image(_: int) -> Union[Dict[str, Any], ConnectorError]:
+        try:
+            return _send(step, inputs, 1)
+        except ConnectorError as error:
+            return error
+
+    # count is at most the manifest's maximum n, so one thread per request stays small.
+    with ThreadPoolExecutor(max_workers=count, thread_name_prefix="create-image") as pool:
+        return list(pool.map(one_image, range(count)))
+
+
+def _answer(response: Response) -> Dict[str, Any]:
+    answer = response.json()
+    data = answer.get("data") if isinstance(answer, dict) else None
+    created = answer.get("created") if isinstance(answer, dict) else None
+    if not isinstance(data, list) or not all(isinstance(item, dict) for item in data) or not (
+            isinstance(created, int) and not isinstance(created, bool)):
+        raise InvalidResponseError("The image answer lacks its list of images or its creation time",
+                                   status=response.status, code="missing_data",
+                                   request_id=response.request_id, attempts=response.attempts)
+    return answer
+
+
+def _gather(outcomes: Sequence[Union[Dict[str, Any], ConnectorError]]) -> Dict[str, Any]:
+    """One result from every request's answer, in request order; failures become `errors`."""
+    answers = [outcome for outcome in outcomes if isinstance(outcome, dict)]
+    failures = [(index, outcome) for index, outcome in enumerate(outcomes)
+                if isinstance(outcome, ConnectorError)]
+    if not answers:
+        raise failures[0][1]
+    result: Dict[str, Any] = {
+        "created": answers[0].get("created"),
+        "images": [_image(item) for answer in answers for item in answer["data"]],
+        "errors": [{"index": index, "error": error.to_dict()} for index, error in failures],
+    }
+    prompt_filter_results = _prompt_filter_results(answers)
+    if prompt_filter_results is not None:
+        result["prompt_filter_results"] = prompt_filter_results
+    return result
+
+
+def _image(item: Dict[str, Any]) -> Dict[str, Any]:
+    return {name: item[name] for name in IMAGE_FIELDS if name in item}
+
+
+def _prompt_filter_results(answers: Sequence[Dict[str, Any]]) -> Optional[List[Any]]:
+    """Azure's verdict on the prompt: a top-level list, or (DALL-E on Azure) an object on each
+    image. Every request sent the same prompt, so the first verdict found stands for all."""
+    for answer in answers:
+        if isinstance(answer.get("prompt_filter_results"), list):
+            return answer["prompt_filter_results"]
+        for item in answer["data"]:
+            if isinstance(item.get("prompt_filter_results"), dict):
+                return [{"prompt_index": 0, "content_filter_results": item["prompt_filter_results"]}]
+    return None
