@@ -1,0 +1,141 @@
+"""Create Multiple Chat Completions: one independent completion per prompt, sent concurrently
+(chat API) or in one legacy completions request, with results and typed errors in input order.
+
+On the legacy completions API all prompts share one request, so the service reports one usage
+for the batch: it goes to `totals` and each item's `usage` stays None.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+from ..connection import Connection
+from ..errors import ConnectorError, ContentFilterError, InvalidResponseError
+from ..http import Response
+from ..manifest import Action
+from . import Step
+from .batch import AdaptivePacer, map_in_order, total_usage
+from .chat_api import chat_completion, first_content, user_messages
+
+# OpenAI's completion-only models; a request for them on the chat API is refused. Azure
+# deployment names are the user's own, so there the `api` input decides.
+LEGACY_COMPLETION_MODEL = re.compile(
+    r"^(gpt-3\.5-turbo-instruct(-.*)?|davinci-002|babbage-002|text-(davinci|curie|babbage|ada)-.*"
+    r"|davinci|curie|babbage|ada)$", re.IGNORECASE)
+
+
+def uses_completions_api(inputs: Mapping[str, Any], connection: Connection) -> bool:
+    """Whether the prompts go to the legacy completions API instead of chat completions."""
+    if inputs["api"] == "completions":
+        return True
+    return connection.is_openai and bool(LEGACY_COMPLETION_MODEL.match(inputs["model"]))
+
+
+def check(inputs: Dict[str, Any], connection: Connection, action: Action) -> List[Dict[str, str]]:
+    """Refuse a system message where the completions API will be used: it has no roles."""
+    if "system" in inputs and uses_completions_api(inputs, connection):
+        return [{"path": "system",
+                 "message": f"the completions API (used for {inputs['model']!r} here) has no system "
+                            "role; leave System Message empty, or use a chat model with api 'chat'"}]
+    return []
+
+
+def run(step: Step, inputs: Dict[str, Any]) -> Dict[str, Any]:
+    if uses_completions_api(inputs, step.connection):
+        results, usage = _run_completions(step, inputs)
+    else:
+        results = _run_chat(step, inputs)
+        usage = total_usage(item["usage"] for item in results)
+    failed = sum(1 for item in results if item["error"] is not None)
+    return {"model": inputs["model"], "results": results,
+            "totals": {"succeeded": len(results) - failed, "failed": failed, **usage}}
+
+
+def _run_chat(step: Step, inputs: Dict[str, Any]) -> List[Dict[str, Any]]:
+    shared_fields = _sampling_fields(step, inputs, max_tokens_field="max_completion_tokens")
+    pacer = AdaptivePacer(inputs["max_concurrency"])
+
+    def complete(prompt: str) -> Dict[str, Any]:
+        fields = {"messages": user_messages(prompt, inputs.get("system")), **shared_fields}
+        return chat_completion(step.client, inputs["model"], fields, action=step.action.key,
+                               pacer=pacer)
+
+    outcomes = map_in_order(inputs["prompts"], complete, inputs["max_concurrency"])
+    results = []
+    for index, (prompt, (answer, error)) in enumerate(zip(inputs["prompts"], outcomes)):
+        if error is not None:
+            results.append(_failed_item(index, prompt, error))
+        else:
+            results.append(_item(index, prompt, first_content(answer),
+                                 answer["choices"][0].get("finish_reason"), answer.get("usage")))
+    return results
+
+
+def _run_completions(step: Step, inputs: Dict[str, Any]) -> Tuple[List[Dict[str, Any]], Dict[str, int]]:
+    prompts: List[str] = inputs["prompts"]
+    fields = {"prompt": prompts, **_sampling_fields(step, inputs, max_tokens_field="max_tokens")}
+    connection = step.connection
+    try:
+        response = step.client.request(
+            "POST", connection.operation_url("completions", inputs["model"]),
+            json_body=connection.request_body(inputs["model"], fields), action=step.action.key)
+        answer = response.json()
+        results = completion_results(answer, prompts, response)
+    except ConnectorError as error:
+        # One request carried every prompt, so its failure is every prompt's failure.
+        return [_failed_item(index, prompt, error) for index, prompt in enumerate(prompts)], total_usage([])
+    return results, total_usage([answer.get("usage")])
+
+
+def completion_results(answer: Any, prompts: List[str], response: Response) -> List[Dict[str, Any]]:
+    """One result per prompt from a text_completion answer, matched by `choices[].index`
+    (with n=1 the index is the prompt's position)."""
+    choices = answer.get("choices") if isinstance(answer, dict) else None
+    if not isinstance(choices, list):
+        raise _invalid(response, "The completions answer has no choices", "missing_choices")
+    by_index = {choice.get("index"): choice for choice in choices if isinstance(choice, dict)}
+    results = []
+    for index, prompt in enumerate(prompts):
+        choice = by_index.get(index)
+        if choice is None or not isinstance(choice.get("text"), str):
+            results.append(_failed_item(index, prompt, _invalid(
+                response, f"The completions answer has no text for prompt {index}", "missing_choice")))
+        elif choice.get("finish_reason") == "content_filter":
+            results.append(_failed_item(index, prompt, ContentFilterError(
+                "The model's output was filtered by the content management policy",
+                status=response.status, code="content_filter", request_id=response.request_id,
+                attempts=response.attempts,
+                details={"content_filter_results": choice.get("content_filter_results", {}),
+                         "partial_content": choice["text"]})))
+        else:
+            results.append(_item(index, prompt, choice["text"], choice.get("finish_reason"), None))
+    return results
+
+
+def _sampling_fields(step: Step, inputs: Dict[str, Any], *, max_tokens_field: str) -> Dict[str, Any]:
+    fields: Dict[str, Any] = {}
+    # Reasoning models refuse temperature even at its default value, so send it only when changed.
+    if not step.action.inputs.is_default("temperature", inputs["temperature"]):
+        fields["temperature"] = inputs["temperature"]
+    if "max_tokens" in inputs:
+        fields[max_tokens_field] = inputs["max_tokens"]
+    return fields
+
+
+def _item(index: int, prompt: str, content: Optional[str], finish_reason: Optional[str],
+          usage: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    return {"index": index, "prompt": prompt, "content": content, "finish_reason": finish_reason,
+            "usage": usage if isinstance(usage, dict) else None, "error": None}
+
+
+def _failed_item(index: int, prompt: str, error: Exception) -> Dict[str, Any]:
+    if not isinstance(error, ConnectorError):
+        raise error  # a bug, not a service answer: let it surface
+    return {"index": index, "prompt": prompt, "content": None, "finish_reason": None,
+            "usage": None, "error": error.to_dict()}
+
+
+def _invalid(response: Response, message: str, code: str) -> InvalidResponseError:
+    return InvalidResponseError(message, status=response.status, code=code,
+                                request_id=response.request_id, attempts=response.attempts)

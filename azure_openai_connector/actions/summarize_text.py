@@ -1,0 +1,161 @@
+"""Summarize Text: one chat request for a short text; map-reduce for a long one (split at paragraph,
+sentence and word boundaries, summarize the chunks concurrently, then summarize the summaries).
+
+A chunk that still fails after the HTTP layer's retries fails the whole step with that chunk's
+own typed error (its message names the chunk): a summary silently missing part of the text would
+look right and be wrong.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Dict, Iterator, List, Optional, Tuple
+
+from ..connection import Connection
+from ..errors import ConnectorError, InvalidResponseError
+from ..manifest import Action
+from . import Step
+from .batch import AdaptivePacer, Skipped, map_in_order, total_usage
+from .chat_api import chat_completion, first_content
+
+# Reduce rounds are bounded so that a model whose summaries do not shrink cannot loop forever.
+MAX_REDUCE_ROUNDS = 8
+# Paragraphs (blank lines), sentences, sentences of scripts written without spaces, then words;
+# the joiner puts back what a split removed.
+BOUNDARIES: Tuple[Tuple[re.Pattern, str], ...] = (
+    (re.compile(r"\n[ \t\r\f\v]*\n\s*"), "\n\n"),
+    (re.compile(r"(?<=[.!?])\s+"), " "),
+    (re.compile(r"(?<=[。！？])"), ""),
+    (re.compile(r"\s+"), " "),
+)
+PART_SEPARATOR = "\n\n"
+
+SUMMARIZER = "You are a concise summarizer. Summarize the user's text faithfully, keeping its key facts."
+PART_SUMMARIZER = ("You are a concise summarizer. The user's text is one part of a longer document; "
+                   "summarize this part faithfully, keeping its key facts.")
+COMBINER = ("You are a concise summarizer. The user's text is a series of summaries of consecutive "
+            "parts of one document; combine them into one summary of the whole document.")
+FINAL_INSTRUCTIONS = "Follow these instructions:"
+PART_INSTRUCTIONS = "Keep whatever the final summary needs to follow these instructions:"
+
+
+def split_text(text: str, chunk_size: int) -> List[str]:
+    """Chunks of at most `chunk_size` characters, packed greedily from whole paragraphs, else
+    sentences, else words; only a word longer than `chunk_size` is cut. Blank text gives []."""
+    chunks: List[str] = []
+    current = ""
+    for joiner, piece in _pieces(text.strip(), chunk_size, level=0, joiner=""):
+        joined = current + joiner + piece if current else piece
+        if len(joined) <= chunk_size:
+            current = joined
+        else:
+            chunks.append(current)
+            current = piece
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def _pieces(text: str, limit: int, *, level: int, joiner: str) -> Iterator[Tuple[str, str]]:
+    """(joiner, piece) pairs, each piece at most `limit` long, split at the coarsest boundary
+    that makes it fit; `joiner` is what separated the piece from the one before."""
+    if len(text) <= limit:
+        yield joiner, text
+        return
+    if level == len(BOUNDARIES):
+        for start in range(0, len(text), limit):
+            yield (joiner if start == 0 else ""), text[start:start + limit]
+        return
+    pattern, separator = BOUNDARIES[level]
+    parts = [part.strip() for part in pattern.split(text)]
+    for position, part in enumerate(part for part in parts if part):
+        yield from _pieces(part, limit, level=level + 1, joiner=joiner if position == 0 else separator)
+
+
+def check(inputs: Dict[str, Any], connection: Connection, action: Action) -> List[Dict[str, str]]:
+    """Refuse a text with nothing to summarize before any request is paid for."""
+    if not inputs["text"].strip():
+        return [{"path": "text", "message": "has only whitespace; there is nothing to summarize"}]
+    return []
+
+
+def run(step: Step, inputs: Dict[str, Any]) -> Dict[str, Any]:
+    summarizer = _Summarizer(step, inputs)
+    chunk_size: int = inputs["chunk_size"]
+    text: str = inputs["text"]
+    chunks = split_text(text, chunk_size) if len(text) > chunk_size else [text]
+    if len(chunks) == 1:
+        summary = summarizer.summarize(chunks[0], SUMMARIZER)
+    else:
+        summary = summarizer.map_reduce(chunks)
+    return {"summary": summary, "chunks": len(chunks), "usage": summarizer.usage()}
+
+
+class _Summarizer:
+    """The requests of one step, sharing one pacer and one usage tally."""
+
+    def __init__(self, step: Step, inputs: Dict[str, Any]) -> None:
+        self.step = step
+        self.model: str = inputs["model"]
+        self.instructions: Optional[str] = inputs.get("instructions")
+        self.chunk_size: int = inputs["chunk_size"]
+        self.max_concurrency: int = inputs["max_concurrency"]
+        self.max_tokens: Optional[int] = inputs.get("max_summary_tokens")
+        self.pacer = AdaptivePacer(self.max_concurrency)
+        self.answers: List[Dict[str, Any]] = []
+
+    def map_reduce(self, chunks: List[str]) -> str:
+        summaries = self.summarize_all(chunks, "chunk")
+        combined = PART_SEPARATOR.join(summaries)
+        for round_number in range(1, MAX_REDUCE_ROUNDS + 1):
+            if len(combined) <= self.chunk_size:
+                break
+            shorter = PART_SEPARATOR.join(self.summarize_all(
+                split_text(combined, self.chunk_size), f"reduce round {round_number}, part"))
+            if len(shorter) >= len(combined):
+                break  # the summaries stopped shrinking; more rounds would not help
+            combined = shorter
+        return self.summarize(combined, COMBINER)
+
+    def summarize_all(self, texts: List[str], label: str) -> List[str]:
+        """The summary of every text, concurrently; the first failure is raised, naming its text."""
+        outcomes = map_in_order(texts, lambda text: self.summarize(text, PART_SUMMARIZER),
+                                self.max_concurrency, stop_on_error=True)
+        for position, (_, error) in enumerate(outcomes):
+            if error is not None and not isinstance(error, Skipped):
+                raise _naming_part(error, f"{label} {position + 1} of {len(texts)}")
+        return [summary for summary, _ in outcomes]
+
+    def summarize(self, text: str, system_prompt: str) -> str:
+        fields: Dict[str, Any] = {"messages": [{"role": "system", "content": self._system(system_prompt)},
+                                               {"role": "user", "content": text}]}
+        if self.max_tokens is not None:
+            fields["max_completion_tokens"] = self.max_tokens
+        answer = chat_completion(self.step.client, self.model, fields,
+                                 action=self.step.action.key, pacer=self.pacer)
+        self.answers.append(answer)  # list.append is atomic: safe from the worker threads
+        content = first_content(answer)
+        if not isinstance(content, str):
+            raise InvalidResponseError("The model answered without summary text",
+                                       code="missing_content", request_id=answer.get("request_id"))
+        return content.strip()
+
+    def usage(self) -> Dict[str, int]:
+        return {**total_usage(answer.get("usage") for answer in self.answers),
+                "requests": len(self.answers)}
+
+    def _system(self, system_prompt: str) -> str:
+        if not self.instructions:
+            return system_prompt
+        # A part summary is not the answer: it keeps what the instructions need, not their form.
+        lead = PART_INSTRUCTIONS if system_prompt == PART_SUMMARIZER else FINAL_INSTRUCTIONS
+        return f"{system_prompt} {lead} {self.instructions}"
+
+
+def _naming_part(error: Exception, part: str) -> Exception:
+    """The same error, its message prefixed with the part that failed (the type, status, code and
+    request ID stay, so callers handle it like any other failure)."""
+    if isinstance(error, ConnectorError):
+        error.message = f"Summarizing {part} failed: {error.message}"
+        error.args = (error.message,)
+    return error
