@@ -131,6 +131,31 @@ def command_describe(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def command_form(args: argparse.Namespace) -> int:
+    from .forms import action_form, all_forms, connection_form
+    from .manifest import load_manifest
+
+    manifest = load_manifest()
+    try:
+        if args.action:
+            manifest.action(args.action)
+    except ConnectorError as error:
+        return _fail(error)
+    if args.connection:
+        _print_json(connection_form(manifest.raw))
+    elif args.action:
+        _print_json(action_form(manifest.raw, args.action))
+    else:
+        _print_json(all_forms(manifest.raw))
+    return EXIT_OK
+
+
+def command_playground(args: argparse.Namespace) -> int:
+    from .playground import serve
+
+    return serve(port=args.port, environ=os.environ, open_browser=args.open)
+
+
 def command_emulator(args: argparse.Namespace) -> int:
     from .emulator import main as emulator_main
 
@@ -170,6 +195,26 @@ def build_parser() -> argparse.ArgumentParser:
     describe.add_argument("action", nargs="?", help="only this action")
     describe.add_argument("--json", action="store_true", help="print JSON instead of a table")
     describe.set_defaults(handler=command_describe)
+
+    form = commands.add_parser(
+        "form", help="print a form: JSON Schema + react-jsonschema-form uiSchema + default formData",
+        description="Print the form a host renders for one action (or the connection with --connection; "
+                    "every form without arguments) as JSON: {schema, uiSchema, formData}, generated "
+                    "from the manifest in the conventions of react-jsonschema-form.")
+    form_target = form.add_mutually_exclusive_group()
+    form_target.add_argument("action", nargs="?", help="action key, e.g. create_chat_completion")
+    form_target.add_argument("--connection", action="store_true", help="the connection's form")
+    form.set_defaults(handler=command_form)
+
+    playground = commands.add_parser(
+        "playground", help="serve a local page to fill in the forms and run actions in a browser",
+        description="Serve the playground on 127.0.0.1: the connection form and every action's form, "
+                    "a Run button that runs the step as a host does, and the JSON result. Open the "
+                    "printed URL (it carries the access token). Without an API key in the page it uses "
+                    "the environment's credentials, or, with none, the built-in emulator.")
+    playground.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free port)")
+    playground.add_argument("--open", action="store_true", help="open the page in the default web browser")
+    playground.set_defaults(handler=command_playground)
 
     emulator = commands.add_parser("emulator", help="serve the local Azure/OpenAI API emulator")
     emulator.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free port)")

@@ -2,15 +2,38 @@
 
 Nothing here is written by hand per field: titles, help, defaults and ranges come from
 connector.yaml; the manifest's `ui` lists (order, advanced, multiline, json) pick the widgets.
+
+Each form is ``{"schema", "uiSchema", "formData"}`` in the conventions of react-jsonschema-form
+(RJSF 5): the schema is the manifest's own (JSON Schema draft-07, with ``$schema``, the form's
+title and description), ``formData`` holds the defaults, and the UI schema carries
+
+- ``ui:order``: the manifest's field order;
+- ``ui:widget: password`` (autocomplete off) for secret fields such as ``api_key``;
+- ``ui:widget: textarea`` for the manifest's multiline fields (for a list of strings, its items;
+  for a list of messages, each message's content);
+- ``ui:field: json`` for the manifest's JSON fields (a JSON editor; the bundled ``ConnectorForms``
+  registers it);
+- ``ui:placeholder`` from a field's first example, ``ui:help`` stating its allowed range;
+- advanced fields: ``ui:classNames: advanced-field`` on each, and on the root
+  ``ui:options.groups = [{"key": "advanced", "title": "Advanced", "fields": [...], "collapsed": true}]``,
+  which the bundle's ObjectFieldTemplate shows as a collapsible section (plain RJSF ignores the
+  option and shows the fields in order). The form data stays flat: the manifest's input object.
+
+Enums need nothing: RJSF renders them as selects. Render with RJSF's
+``experimental_defaultFormStateBehavior={"arrayMinItems": {"populate": "requiredOnly"}}`` (the
+bundle's default) so an optional list with a ``minItems`` (such as ``stop``) starts empty.
 """
 
 from __future__ import annotations
 
 import copy
-from typing import Any, Dict, List, Mapping
+from typing import Any, Dict, List, Mapping, Optional
 
 JSON_SCHEMA_DIALECT = "http://json-schema.org/draft-07/schema#"
 ADVANCED_CLASS = "advanced-field"
+ADVANCED_GROUP = {"key": "advanced", "title": "Advanced", "collapsed": True}
+# Numbers beyond this lose precision in a browser (IEEE doubles), so their range is not spelled out.
+_SAFE_INTEGER = 2 ** 53 - 1
 
 
 def connection_form(manifest: Mapping[str, Any]) -> Dict[str, Any]:
@@ -26,6 +49,12 @@ def action_form(manifest: Mapping[str, Any], action: str) -> Dict[str, Any]:
     return _form(spec["inputs"], spec.get("ui", {}), title=spec["label"], description=spec["description"])
 
 
+def all_forms(manifest: Mapping[str, Any]) -> Dict[str, Any]:
+    """The connection form and every action's form: ``{"connection": ..., "actions": {key: ...}}``."""
+    return {"connection": connection_form(manifest),
+            "actions": {key: action_form(manifest, key) for key in manifest["actions"]}}
+
+
 def _form(inputs: Mapping[str, Any], ui: Mapping[str, List[str]], *, title: str,
           description: Any) -> Dict[str, Any]:
     schema = copy.deepcopy(dict(inputs))
@@ -33,6 +62,10 @@ def _form(inputs: Mapping[str, Any], ui: Mapping[str, List[str]], *, title: str,
               **({"description": description} if description else {}), **schema}
     fields = schema["properties"]
     ui_schema: Dict[str, Any] = {"ui:order": list(ui.get("order", ())) + ["*"]}
+    advanced = [name for name in ui.get("order", fields) if name in ui.get("advanced", ())]
+    advanced += [name for name in ui.get("advanced", ()) if name not in advanced]
+    if advanced:
+        ui_schema["ui:options"] = {"groups": [{**ADVANCED_GROUP, "fields": advanced}]}
     for name, field in fields.items():
         widget = _field_ui(name, field, ui)
         if field.pop("secret", False):
@@ -52,6 +85,9 @@ def _field_ui(name: str, field: Mapping[str, Any], ui: Mapping[str, List[str]]) 
         widget.update(_multiline(field))
     if field.get("examples"):
         widget["ui:placeholder"] = str(field["examples"][0])
+    help_text = _help(field)
+    if help_text:
+        widget["ui:help"] = help_text
     if name in ui.get("advanced", ()):
         widget["ui:classNames"] = ADVANCED_CLASS
     return widget
@@ -69,3 +105,29 @@ def _multiline(field: Mapping[str, Any]) -> Dict[str, Any]:
         return {"items": {name: textarea for name, sub in items.get("properties", {}).items()
                           if sub.get("type") == "string" and "enum" not in sub and name == "content"}}
     return {}
+
+
+def _help(field: Mapping[str, Any]) -> Optional[str]:
+    """The allowed range of a number or a list, in words ("Between 0 and 2.")."""
+    if field.get("type") in ("number", "integer"):
+        low, high = field.get("minimum"), field.get("maximum")
+        if any(abs(bound) > _SAFE_INTEGER for bound in (low, high) if bound is not None):
+            return "A 64-bit integer." if field.get("type") == "integer" else None
+        return _range(low, high, "")
+    if field.get("type") == "array":
+        return _range(field.get("minItems"), field.get("maxItems"), " items")
+    return None
+
+
+def _range(low: Any, high: Any, unit: str) -> Optional[str]:
+    if low is not None and high is not None:
+        return f"Between {_number(low)} and {_number(high)}{unit}."
+    if low is not None:
+        return f"At least {_number(low)}{unit}."
+    if high is not None:
+        return f"At most {_number(high)}{unit}."
+    return None
+
+
+def _number(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) and abs(value) >= 1000 else str(value)

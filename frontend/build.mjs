@@ -1,12 +1,16 @@
 // Bundles src/forms.jsx with esbuild and writes the third-party license notices.
 // Run through build.sh (which does `npm ci` first). Deterministic: same lockfile -> same bytes.
+// CONNECTOR_FORMS_OUT_DIR=dir writes both files there instead (the test suite rebuilds into a
+// temporary directory and compares with the vendored copies).
 import * as esbuild from "esbuild";
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const outDir = path.resolve(here, "..", "azure_openai_connector", "playground", "static");
+const outDir = process.env.CONNECTOR_FORMS_OUT_DIR
+  ? path.resolve(process.env.CONNECTOR_FORMS_OUT_DIR)
+  : path.resolve(here, "..", "azure_openai_connector", "playground", "static");
 const outFile = path.join(outDir, "forms.bundle.js");
 const licenseFile = path.join(outDir, "THIRD_PARTY_LICENSES.txt");
 
@@ -107,5 +111,6 @@ for (const p of packages) {
 fs.writeFileSync(licenseFile, out);
 
 const size = fs.statSync(outFile).size;
-console.log(`wrote ${path.relative(path.resolve(here, ".."), outFile)} (${size} bytes, ${packages.length} packages)`);
-console.log(`wrote ${path.relative(path.resolve(here, ".."), licenseFile)}`);
+const shown = (p) => path.relative(process.cwd(), p) || p;
+console.log(`wrote ${shown(outFile)} (${size} bytes, ${packages.length} packages)`);
+console.log(`wrote ${shown(licenseFile)}`);

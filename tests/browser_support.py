@@ -13,8 +13,13 @@ Plain module (no pytest imports). Typical use in a test::
         assert submitted_data(page) == [...]
 
 Uses the system Chromium (``/usr/bin/chromium``, or ``$CONNECTOR_CHROMIUM``) through the
-``playwright`` package; ``playwright install`` is never needed. All pages are in-memory and
-every network request is aborted, so nothing waits on the network.
+``playwright`` package; ``playwright install`` is never needed. Pages made by :func:`new_page`
+are in-memory and every network request is aborted, so nothing waits on the network (the
+playground tests make their own context for the local server).
+
+The vendored ``ConnectorForms`` bundle registers a JSON editor for ``"ui:field": "json"`` and shows
+a root ``"ui:options": {"groups": [...]}`` as collapsible ``details.field-group`` sections, closed
+until opened (:func:`open_groups`) or until one of their fields has an error.
 """
 
 from __future__ import annotations
@@ -245,9 +250,12 @@ def submit(page) -> None:
     page.locator("#form-root button[type=submit]").click()
 
 
+#: JS expression: is element ``el`` displayed? (``checkVisibility`` also sees into closed ``<details>``.)
+IS_VISIBLE_JS = "(el.checkVisibility ? el.checkVisibility() : el.getClientRects().length > 0)"
+
 _VISIBLE_TEXTS_JS = """
 (selector) => Array.from(document.querySelectorAll(selector))
-  .filter((el) => el.getClientRects().length > 0)
+  .filter((el) => """ + IS_VISIBLE_JS + """)
   .map((el) => el.innerText.trim())
   .filter((t) => t)
 """
@@ -259,11 +267,15 @@ def visible_error_texts(page) -> List[str]:
 
 
 def field_error_texts(page, field_path: Union[str, Sequence[str]], id_prefix: str = "root") -> List[str]:
-    """Errors shown next to one field, e.g. ``"model"`` or ``"messages/0/role"``."""
+    """Errors shown next to one field, e.g. ``"model"`` or ``"messages/0/role"``.
+
+    Includes a JSON field's own messages (text that does not parse, errors inside its value).
+    """
     parts = [field_path] if isinstance(field_path, str) and "/" not in field_path else (
         field_path.split("/") if isinstance(field_path, str) else list(field_path))
     field_id = "_".join([id_prefix, *[str(p) for p in parts]])
-    return page.evaluate(_VISIBLE_TEXTS_JS, f'[id="{field_id}__error"] li')
+    return page.evaluate(_VISIBLE_TEXTS_JS,
+                         f'[id="{field_id}__error"] li, .json-field:has(> [id="{field_id}"]) .json-field-errors li')
 
 
 def field_labels(page) -> List[str]:
@@ -289,13 +301,61 @@ def legend_texts(page) -> List[str]:
     )
 
 
-def input_for(page, field_name: str, id_prefix: str = "root"):
+def input_for(page, field_name: str, id_prefix: str = "root", scope: str = "#form-root"):
     """Locator of RJSF's input/select/textarea for a top-level field (id ``root_<field>``).
 
-    ``field_name`` may be a slash path (``"nested/inner"``) for nested object fields.
+    ``field_name`` may be a slash path (``"nested/inner"``) for nested object fields; ``scope`` is
+    the CSS selector of the element the form was rendered into.
     """
     field_id = "_".join([id_prefix, *field_name.split("/")])
-    return page.locator(f'#form-root [id="{field_id}"]')
+    return page.locator(f'{scope} [id="{field_id}"]')
+
+
+def field_title(page, field_name: str, id_prefix: str = "root", visible_only: bool = True) -> Optional[str]:
+    """The title a field shows (its label, a checkbox's text, or an array's legend), without the
+    required marker; None when the field has none, or (``visible_only``) it is not displayed."""
+    field_id = "_".join([id_prefix, *field_name.split("/")])
+    return page.evaluate(
+        """([id, visibleOnly]) => {
+             const field = document.getElementById(id);
+             if (!field) return null;
+             const el = field.tagName === 'FIELDSET' ? field.querySelector(':scope > legend')
+               : document.querySelector(`label[for="${CSS.escape(id)}"]`) || field.closest('label');
+             if (!el || (visibleOnly && !""" + IS_VISIBLE_JS + """)) return null;
+             const node = el;
+             const c = node.cloneNode(true);
+             c.querySelectorAll('.required, input, select, textarea').forEach((r) => r.remove());
+             return c.textContent.trim();
+           }""",
+        [field_id, visible_only])
+
+
+def open_groups(page, open: bool = True) -> int:
+    """Open (or close) every collapsible field group (``details.field-group``) and wait until the
+    page has seen each ``toggle`` event; returns how many groups there are."""
+    return page.evaluate(
+        """async (open) => {
+             const groups = Array.from(document.querySelectorAll('details.field-group'));
+             await Promise.all(groups.filter((d) => d.open !== open).map((d) => new Promise((done) => {
+               d.addEventListener('toggle', done, {once: true});
+               d.open = open;
+             })));
+             return groups.length;
+           }""", open)
+
+
+def close_groups(page) -> int:
+    """Close every collapsible field group (see :func:`open_groups`)."""
+    return open_groups(page, open=False)
+
+
+def wait_for_field_error(page, field_path: str, id_prefix: str = "root") -> List[str]:
+    """Wait (bounded by the page's timeout) until an error shows next to the field; returns them."""
+    field_id = "_".join([id_prefix, *field_path.split("/")])
+    page.wait_for_function(
+        """(id) => Array.from(document.querySelectorAll(`[id="${id}__error"] li`))
+             .some((el) => """ + IS_VISIBLE_JS + """ && el.innerText.trim())""", arg=field_id)
+    return field_error_texts(page, field_path, id_prefix)
 
 
 def selected_label(page, field_name: str, id_prefix: str = "root") -> str:

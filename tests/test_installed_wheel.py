@@ -3,17 +3,27 @@ discover and run the connector with nothing but importlib.metadata and pluggy.""
 
 from __future__ import annotations
 
+import http.client
 import json
+import os
+import queue
+import signal
 import subprocess
 import sys
+import threading
 import zipfile
 from pathlib import Path
 
 import pytest
 
+from azure_openai_connector.forms import action_form
+from azure_openai_connector.manifest import load_manifest
 from support import API_KEY
 
 ROOT = Path(__file__).resolve().parent.parent
+STATIC = ROOT / "azure_openai_connector" / "playground" / "static"
+# Every file the playground page needs, so it works from a plain `pip install` without Node.
+PLAYGROUND_STATIC = ("forms.bundle.js", "THIRD_PARTY_LICENSES.txt", "index.html", "playground.js", "playground.css")
 
 HOST_SCRIPT = r"""
 import json, sys
@@ -43,8 +53,14 @@ def installed_venv(tmp_path_factory) -> Path:
         names = set(archive.namelist())
     for packaged in ("azure_openai_connector/data/connector.yaml",
                      "azure_openai_connector/data/manifest.schema.json",
-                     "azure_openai_connector/data/icon.svg"):
+                     "azure_openai_connector/data/icon.svg",
+                     "azure_openai_connector/playground/__init__.py",
+                     "azure_openai_connector/playground/server.py",
+                     *(f"azure_openai_connector/playground/static/{name}" for name in PLAYGROUND_STATIC)):
         assert packaged in names
+    with zipfile.ZipFile(wheel) as archive:
+        for name in PLAYGROUND_STATIC:
+            assert archive.read(f"azure_openai_connector/playground/static/{name}") == (STATIC / name).read_bytes()
     venv = work / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", str(wheel)],
@@ -71,3 +87,56 @@ def test_the_installed_command_line_works(installed_venv, tmp_path):
                           capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["connector"]["key"] == "azure_openai"
+
+
+@pytest.mark.slow
+def test_the_installed_command_prints_forms(installed_venv, tmp_path):
+    command = str(installed_venv / "bin" / "azure-openai-connector")
+    done = subprocess.run([command, "form", "create_chat_completion"],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    form = json.loads(done.stdout)
+    assert form == action_form(load_manifest().raw, "create_chat_completion")
+    assert form["uiSchema"]["messages"]["items"]["content"]["ui:widget"] == "textarea"
+    done = subprocess.run([command, "form", "--connection"], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["uiSchema"]["api_key"]["ui:widget"] == "password"
+
+
+@pytest.mark.slow
+def test_the_installed_playground_serves_its_page_and_runs_a_step(installed_venv, tmp_path):
+    env = {name: value for name, value in os.environ.items() if not name.startswith(("AZURE_OPENAI_", "OPENAI_"))}
+    process = subprocess.Popen([str(installed_venv / "bin" / "azure-openai-connector"), "playground"],
+                               cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines: "queue.Queue[str]" = queue.Queue()
+        threading.Thread(target=lambda: lines.put(process.stdout.readline()), daemon=True).start()
+        url = lines.get(timeout=60).strip()
+        base, token = url.split("/?token=")
+        port = int(base.rsplit(":", 1)[1])
+
+        def call(method, path, body=None):
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            headers = {"X-Playground-Token": token}
+            if body is not None:
+                headers["Content-Type"] = "application/json"
+            connection.request(method, path, body=None if body is None else json.dumps(body), headers=headers)
+            response = connection.getresponse()
+            try:
+                return response.status, response.read()
+            finally:
+                connection.close()
+
+        for name in ("forms.bundle.js", "playground.js", "playground.css", "THIRD_PARTY_LICENSES.txt"):
+            assert call("GET", f"/static/{name}") == (200, (STATIC / name).read_bytes())
+        status, body = call("GET", "/api/connector")
+        assert status == 200 and len(json.loads(body)["actions"]) == 5
+        status, body = call("POST", "/api/run", {"action": "create_chat_completion", "connection": {}, "inputs": {}})
+        answer = json.loads(body)
+        assert answer["ok"] is True, answer
+        assert answer["result"]["content"] == "Emulated reply to: Where was it played?"
+        assert answer["ran_on"]["source"] == "emulator"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
