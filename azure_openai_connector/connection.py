@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass, field
@@ -16,7 +17,10 @@ AZURE_V1_API = "v1"
 
 # Escapes a raw-request path could use to leave the connection's host or its base path.
 # Non-ASCII is refused too: servers that normalise Unicode read look-alike dots (U+FF0E) as ".".
-_RAW_PATH_FORBIDDEN = re.compile(r"[\\@#\s\x00-\x1f\x7f-\U0010ffff]|//|%(?![0-9A-Fa-f]{2})")
+# Compiled on first use: the range up to U+10FFFF takes milliseconds to compile, which every worker
+# start would pay, and only raw requests need it.
+_RAW_PATH_FORBIDDEN = r"[\\@#\s\x00-\x1f\x7f-\U0010ffff]|//|%(?![0-9A-Fa-f]{2})"
+_raw_path_forbidden = functools.lru_cache(maxsize=1)(lambda: re.compile(_RAW_PATH_FORBIDDEN))
 # "..;" is ".." to servlet-style servers.
 _DOT_SEGMENT = re.compile(r"(^|/)\.{1,2}(;[^/]*)?(/|$)")
 _MAX_DECODE_ROUNDS = 4
@@ -158,7 +162,7 @@ def raw_path_problems(path: str) -> List[str]:
     path_part = path.partition("?")[0]
     decoded = path_part
     for _ in range(_MAX_DECODE_ROUNDS):
-        if _RAW_PATH_FORBIDDEN.search(decoded) or _DOT_SEGMENT.search(decoded):
+        if _raw_path_forbidden().search(decoded) or _DOT_SEGMENT.search(decoded):
             problems.append("must be a plain path: no //, \\, @, #, whitespace, control or "
                             "non-ASCII characters, broken % escapes or . and .. segments, even percent-encoded")
             break

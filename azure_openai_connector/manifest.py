@@ -8,7 +8,9 @@ field -> build the typed objects the rest of the package reads.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
+import os
 import threading
 from dataclasses import dataclass, field
 from importlib import resources
@@ -36,6 +38,8 @@ class Form:
     ui: Dict[str, List[str]]
     validator: SchemaValidator = field(repr=False, compare=False)
     defaults: Tuple[Tuple[str, Any], ...] = ()
+    #: Fields of type integer: JSON Schema counts 2.0 as an integer, the API does not.
+    integer_fields: Tuple[str, ...] = ()
 
     @property
     def fields(self) -> Dict[str, Dict[str, Any]]:
@@ -73,6 +77,11 @@ class Form:
         """The completed values, or InputValidationError listing every problem with its path."""
         completed = self.complete(values)
         if self.validator.is_valid(completed):
+            for name in self.integer_fields:
+                value = completed.get(name)
+                if type(value) is float:
+                    # Valid means integral: send 2, not 2.0 (which the service refuses as a decimal).
+                    completed[name] = int(value)
             return completed
         problems = self.validator.errors(completed)
         if prefix:
@@ -123,12 +132,73 @@ def load_manifest() -> Manifest:
         with _cache_lock:
             if _cached is None:
                 data_dir = resources.files(__package__) / "data"
-                _cached = parse_manifest(
+                _cached = load_validated(
                     (data_dir / MANIFEST_FILE).read_text(encoding="utf-8"),
-                    source=MANIFEST_FILE,
-                    meta_schema=json.loads((data_dir / MANIFEST_SCHEMA_FILE).read_text(encoding="utf-8")),
-                )
+                    (data_dir / MANIFEST_SCHEMA_FILE).read_text(encoding="utf-8"),
+                    source=MANIFEST_FILE, cache_dir=validated_cache_dir())
     return _cached
+
+
+# Checking the manifest fully needs jsonschema (about a third of a worker's cold start: its import
+# pulls in referencing and rpds) and gives the same answer for the same bytes every time. So the
+# first start that finds the packaged manifest valid leaves a marker named by the sha256 of the
+# manifest, its schema and the checking code (this file), and later starts with that marker only
+# parse the YAML and build. Why a marker in the user's cache directory:
+# - nothing is ever written into the installed package (site-packages may be read-only or shared);
+# - the key is the content, so an edited connector.yaml or schema, or new checking rules, miss the
+#   marker and are fully checked again: a broken manifest still fails with path and reason;
+# - the marker cannot change what is loaded: the manifest is always read from the package and
+#   built from its own text; a marker only vouches for bytes whose hash it carries (whoever could
+#   plant a marker for a broken manifest could as well change the package itself);
+# - no cache (unwritable or unset home, read-only file system, AZURE_OPENAI_CONNECTOR_CACHE_DIR
+#   set to "") only means the full check on every start, as without this.
+# A build-time stamp inside the package was the alternative; it goes stale whenever the manifest is
+# edited in a source checkout and needs a build step to keep it true, so the checks would drift.
+CACHE_DIR_ENV = "AZURE_OPENAI_CONNECTOR_CACHE_DIR"
+
+
+def validated_cache_dir() -> Optional[Path]:
+    """Where markers of already-validated manifests live: $AZURE_OPENAI_CONNECTOR_CACHE_DIR (empty:
+    none), else $XDG_CACHE_HOME/azure-openai-connector, else ~/.cache/azure-openai-connector."""
+    configured = os.environ.get(CACHE_DIR_ENV)
+    if configured is not None:
+        return Path(configured) if configured else None
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "azure-openai-connector" if os.path.isabs(base) else None
+
+
+def load_validated(text: str, meta_schema_text: str, *, source: str, cache_dir: Optional[Path]) -> Manifest:
+    """`parse_manifest`, skipping the full check when `cache_dir` holds the marker of these exact
+    bytes (see above), and leaving that marker after a successful full check."""
+    marker: Optional[Path] = None
+    code = _checking_code() if cache_dir is not None else None
+    if cache_dir is not None and code is not None:
+        digest = hashlib.sha256()
+        for part in (text.encode("utf-8"), meta_schema_text.encode("utf-8"), code):
+            digest.update(len(part).to_bytes(8, "big") + part)
+        marker = cache_dir / f"manifest-{digest.hexdigest()}.validated"
+        if marker.is_file():
+            return _build(_parse_yaml(text, source))
+    manifest = parse_manifest(text, source=source, meta_schema=json.loads(meta_schema_text))
+    if marker is not None:
+        temporary = marker.with_name(f"{marker.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        try:
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            temporary.write_text(f"{source} passed every manifest check\n", encoding="utf-8")
+            os.replace(temporary, marker)  # atomic: a concurrent start sees no marker or a whole one
+        except OSError:  # no writable cache: the next start checks fully again
+            try:
+                temporary.unlink()
+            except OSError:
+                pass
+    return manifest
+
+
+def _checking_code() -> Optional[bytes]:
+    try:
+        return Path(__file__).read_bytes()
+    except OSError:
+        return None  # no source to hash (a zipped or frozen install): always check fully
 
 
 def load_manifest_file(path: Path) -> Manifest:
@@ -215,7 +285,9 @@ def _check_embedded_schemas(document: Dict[str, Any]) -> List[str]:
 def _form(schema: Dict[str, Any], ui: Dict[str, List[str]]) -> Form:
     defaults = tuple((name, spec["default"]) for name, spec in schema["properties"].items()
                      if "default" in spec)
-    return Form(schema=schema, ui=ui, validator=SchemaValidator(schema), defaults=defaults)
+    integer_fields = tuple(name for name, spec in schema["properties"].items() if spec.get("type") == "integer")
+    return Form(schema=schema, ui=ui, validator=SchemaValidator(schema), defaults=defaults,
+                integer_fields=integer_fields)
 
 
 def _build(document: Dict[str, Any]) -> Manifest:

@@ -13,10 +13,11 @@ from typing import Any, Dict, List, Mapping, Optional
 from . import actions
 from .connection import Connection, connection_from_values
 from .errors import InputValidationError
-from .http import HttpClient
+from .http import HttpClient, redact
 from .manifest import load_manifest
 
 MAX_CACHED_CLIENTS = 32
+MAX_CACHED_CONNECTIONS = 256
 
 
 class Runtime:
@@ -28,6 +29,9 @@ class Runtime:
         self.client_options = client_options
         self._clients: "OrderedDict[tuple, HttpClient]" = OrderedDict()
         self._lock = threading.Lock()
+        # Connection values already validated, and their Connection (immutable): a worker sends the
+        # same connection with every step, and checking it again cost about as much as the inputs.
+        self._connections: Dict[tuple, Connection] = {}
 
     def run(self, action: str, connection: Optional[Mapping[str, Any]],
             inputs: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
@@ -48,7 +52,7 @@ class Runtime:
         if not problems and conn is not None:
             problems.extend(handler.check(values, conn, spec) if hasattr(handler, "check") else [])
         if problems:
-            raise InputValidationError(problems)
+            raise InputValidationError(_without_key(problems, connection))
         step = actions.Step(action=spec, connection=conn, client=self.client(conn))
         return handler.run(step, values)
 
@@ -58,8 +62,17 @@ class Runtime:
         if values is not None and not isinstance(values, Mapping):
             raise InputValidationError([{"path": "connection", "message": "must be an object"}],
                                        subject="connection")
+        key = _connection_key(values)
+        known = self._connections.get(key) if key is not None else None
+        if known is not None:
+            return known
         completed = form.validated(values, subject="connection", prefix="connection")
-        return connection_from_values(completed)
+        connection = connection_from_values(completed)
+        if key is not None:
+            if len(self._connections) >= MAX_CACHED_CONNECTIONS:
+                self._connections.clear()
+            self._connections[key] = connection
+        return connection
 
     def client(self, connection: Connection) -> HttpClient:
         """The shared client for this connection (created on first use, least recently used evicted)."""
@@ -82,6 +95,30 @@ class Runtime:
             for client in self._clients.values():
                 client.close()
             self._clients.clear()
+
+
+def _connection_key(values: Optional[Mapping[str, Any]]) -> Optional[tuple]:
+    """The connection values as a dict key, each with its type (True and 1 must not share a
+    verdict); None when a value is not hashable (never valid anyway: the fields are scalars)."""
+    if values is None:
+        return ()
+    key = tuple((name, type(value), value) for name, value in values.items())
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+def _without_key(problems: List[Dict[str, str]],
+                 connection: Optional[Mapping[str, Any]]) -> List[Dict[str, str]]:
+    """The problems with the connection's key hidden: a key pasted into an input by mistake must
+    not come back in the error (messages quote invalid values)."""
+    key = connection.get("api_key") if isinstance(connection, Mapping) else None
+    if not isinstance(key, str):
+        return problems
+    secrets = (key, key.strip())
+    return [{**problem, "message": redact(problem["message"], secrets)} for problem in problems]
 
 
 _default: Optional[Runtime] = None

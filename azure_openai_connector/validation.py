@@ -8,8 +8,9 @@ list of errors, each with its field path.
 
 from __future__ import annotations
 
+import operator
 import re
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 Check = Callable[[Any], bool]
 
@@ -67,8 +68,18 @@ def compile_check(schema: Any) -> Check:
         return lambda value: True
     if len(checks) == 1:
         return checks[0]
-    checks_tuple = tuple(checks)
-    return lambda value: all(check(value) for check in checks_tuple)
+    return _every(tuple(checks))
+
+
+def _every(checks: Tuple[Check, ...]) -> Check:
+    # A plain loop: `all()` over a generator costs a generator per value, and valid inputs (the
+    # common case on a busy worker) run every check.
+    def check(value: Any) -> bool:
+        for one in checks:
+            if not one(value):
+                return False
+        return True
+    return check
 
 
 def _type(argument: Any, schema: Dict[str, Any]) -> Check:
@@ -112,16 +123,63 @@ def _length(compare: Callable[[int, int], bool], kind: type) -> Callable[[Any, D
     return build
 
 
+def ecma_regex(pattern: str) -> "re.Pattern[str]":
+    """`pattern` compiled with ECMA-262 meaning, as JSON Schema defines it: `$` matches only at the
+    very end (Python's `$` also matches before a final newline, so "key\\n" would pass
+    "^[\\x21-\\x7e]+$"), and `\\d` and `\\w` are ASCII only (Python's match any script's digits)."""
+    compiled = _ECMA_CACHE.get(pattern)
+    if compiled is None:
+        out: List[str] = []
+        in_class = False
+        position = 0
+        while position < len(pattern):
+            char = pattern[position]
+            if char == "\\" and position + 1 < len(pattern):
+                escape = pattern[position:position + 2]
+                replacement = _ECMA_CLASS_ESCAPES.get(escape) if in_class else _ECMA_ESCAPES.get(escape)
+                out.append(replacement or escape)
+                position += 2
+                continue
+            if char == "[" and not in_class:
+                in_class = True
+            elif char == "]" and in_class:
+                in_class = False
+            out.append(r"\Z" if char == "$" and not in_class else char)
+            position += 1
+        compiled = _ECMA_CACHE[pattern] = re.compile("".join(out))
+    return compiled
+
+
+_ECMA_CACHE: Dict[str, "re.Pattern[str]"] = {}
+_ECMA_ESCAPES = {r"\d": "[0-9]", r"\D": "[^0-9]", r"\w": "[A-Za-z0-9_]", r"\W": "[^A-Za-z0-9_]"}
+_ECMA_CLASS_ESCAPES = {r"\d": "0-9", r"\w": "A-Za-z0-9_"}
+
+
 def _pattern(argument: str, schema: Dict[str, Any]) -> Check:
-    search = re.compile(argument).search
+    search = ecma_regex(argument).search
     return lambda value: not isinstance(value, str) or search(value) is not None
+
+
+def _ecma_pattern_keyword(validator: Any, pattern: str, instance: Any, schema: Any) -> Any:
+    """jsonschema's `pattern` keyword with `ecma_regex`, so both validators agree."""
+    if validator.is_type(instance, "string") and not ecma_regex(pattern).search(instance):
+        from jsonschema.exceptions import ValidationError
+
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
 def _items(argument: Any, schema: Dict[str, Any]) -> Check:
     if isinstance(argument, list):
         raise UnsupportedSchema("items as a tuple")
     item_check = compile_check(argument)
-    return lambda value: not isinstance(value, list) or all(item_check(item) for item in value)
+
+    def check(value: Any) -> bool:
+        if isinstance(value, list):
+            for item in value:
+                if not item_check(item):
+                    return False
+        return True
+    return check
 
 
 def _unique_items(argument: bool, schema: Dict[str, Any]) -> Optional[Check]:
@@ -144,8 +202,8 @@ def _properties(argument: Dict[str, Any], schema: Dict[str, Any]) -> Check:
 
 
 def _required(argument: List[str], schema: Dict[str, Any]) -> Check:
-    names = tuple(argument)
-    return lambda value: not isinstance(value, dict) or all(name in value for name in names)
+    names = frozenset(argument)
+    return lambda value: not isinstance(value, dict) or names.issubset(value.keys())
 
 
 def _additional_properties(argument: Any, schema: Dict[str, Any]) -> Check:
@@ -160,8 +218,7 @@ def _additional_properties(argument: Any, schema: Dict[str, Any]) -> Check:
 
 
 def _all_of(argument: List[Any], schema: Dict[str, Any]) -> Check:
-    checks = tuple(compile_check(sub) for sub in argument)
-    return lambda value: all(check(value) for check in checks)
+    return _every(tuple(compile_check(sub) for sub in argument))
 
 
 def _if(argument: Any, schema: Dict[str, Any]) -> Check:
@@ -175,16 +232,16 @@ _BUILDERS: Dict[str, Callable[[Any, Dict[str, Any]], Optional[Check]]] = {
     "type": _type,
     "enum": _enum,
     "const": _const,
-    "minimum": _bound(lambda value, limit: value >= limit),
-    "maximum": _bound(lambda value, limit: value <= limit),
-    "exclusiveMinimum": _bound(lambda value, limit: value > limit),
-    "exclusiveMaximum": _bound(lambda value, limit: value < limit),
-    "minLength": _length(lambda size, limit: size >= limit, str),
-    "maxLength": _length(lambda size, limit: size <= limit, str),
-    "minItems": _length(lambda size, limit: size >= limit, list),
-    "maxItems": _length(lambda size, limit: size <= limit, list),
-    "minProperties": _length(lambda size, limit: size >= limit, dict),
-    "maxProperties": _length(lambda size, limit: size <= limit, dict),
+    "minimum": _bound(operator.ge),
+    "maximum": _bound(operator.le),
+    "exclusiveMinimum": _bound(operator.gt),
+    "exclusiveMaximum": _bound(operator.lt),
+    "minLength": _length(operator.ge, str),
+    "maxLength": _length(operator.le, str),
+    "minItems": _length(operator.ge, list),
+    "maxItems": _length(operator.le, list),
+    "minProperties": _length(operator.ge, dict),
+    "maxProperties": _length(operator.le, dict),
     "pattern": _pattern,
     "items": _items,
     "uniqueItems": _unique_items,
@@ -219,9 +276,9 @@ class SchemaValidator:
         if self._fast_check is not None and self._fast_check(value):
             return []
         if self._full is None:
-            from jsonschema import Draft7Validator  # imported only when something is wrong
+            from jsonschema import Draft7Validator, validators  # imported only when something is wrong
 
-            self._full = Draft7Validator(self.schema)
+            self._full = validators.extend(Draft7Validator, {"pattern": _ecma_pattern_keyword})(self.schema)
         found = [item for error in self._full.iter_errors(value)
                  for item in describe_error(error, self.schema, value)]
         found.sort(key=lambda item: item["path"])
@@ -249,6 +306,11 @@ def describe_error(error: Any, root_schema: Any, root_value: Any) -> List[Dict[s
         size = len(error.instance) if hasattr(error.instance, "__len__") else "?"
         message = _SIZE_MESSAGES[error.validator].format(limit=error.validator_value, size=size)
         return [{"path": path, "message": message + suffix}]
+    if isinstance(error.schema, dict) and error.schema.get("secret") is True:
+        # jsonschema's messages quote the value; a malformed key is usually the real key with a
+        # stray space or line break, and must not reach logs, CLI output or step results.
+        rule = f"{error.validator} {_shorten(repr(error.validator_value), 80)}"
+        return [{"path": path, "message": f"breaks the rule {rule} (the value is secret and not shown)"}]
     return [{"path": path, "message": _shorten(error.message) + suffix}]
 
 

@@ -27,8 +27,9 @@ AZURE_FIRST_VERSION_WITH_GPT_IMAGE = "2025-04-01"
 
 
 def check(inputs: Dict[str, Any], connection: Connection, action: Action) -> List[Dict[str, str]]:
-    """Refuse what the connection's API cannot take: Azure deployments named for no model follow
-    the manifest's DALL-E 3 rule; gpt-image needs a newer Azure api-version."""
+    """Refuse what the connection's API cannot take: Azure dated-API deployments other than
+    gpt-image ones follow the manifest's DALL-E 3 rule (as well as their name's own rule);
+    gpt-image needs a newer Azure api-version."""
     if not connection.deployment_in_path:
         return []
     model = inputs["model"]
@@ -42,10 +43,13 @@ def check(inputs: Dict[str, Any], connection: Connection, action: Action) -> Lis
 
 
 def rule_model(model: str, connection: Connection, action: Action) -> str:
-    """The model whose rules apply: the model itself, or DALL-E 3 for an Azure deployment whose
-    name matches none of the manifest's per-model rules."""
-    if not connection.deployment_in_path or any(
-            re.search(pattern, model) for pattern in model_rule_patterns(action)):
+    """The model whose rules apply: the model itself, or DALL-E 3 for an Azure dated-API deployment
+    that is not a gpt-image one. Besides gpt-image (preview versions), DALL-E 3 is the only image
+    model that API serves (its spec: n at most 1, three sizes), so a deployment named for another
+    model, dall-e-2 included, follows the DALL-E 3 rules too, on top of its own name's rules."""
+    if not connection.deployment_in_path or GPT_IMAGE.search(model) or (
+            ONE_IMAGE_PER_REQUEST.search(model)
+            and any(re.search(pattern, model) for pattern in model_rule_patterns(action))):
         return model
     return AZURE_DEFAULT_IMAGE_MODEL
 

@@ -31,6 +31,7 @@ RESERVED_HEADERS = frozenset({
 })
 HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an RFC 9110 token
 UNSAFE_HEADER_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # CR, LF, NUL... (tab is allowed)
+NON_LATIN1 = re.compile(r"[^\x00-\xff]")
 METHODS_WITHOUT_BODY = ("GET", "HEAD")
 # The media type becomes a part header, so only a plain type/subtype is read as one; anything
 # else is not taken for a data URL and is sent as the text it is.
@@ -103,6 +104,12 @@ def header_problems(inputs: Dict[str, Any]) -> List[Dict[str, str]]:
                                                       "(it carries the part boundary)"})
         if UNSAFE_HEADER_VALUE.search(value):
             problems.append({"path": path, "message": "may not contain line breaks or control characters"})
+        elif NON_LATIN1.search(value):
+            # HTTP sends header values as Latin-1 bytes; anything else cannot be sent at all.
+            problems.append({"path": path, "message": "may only hold Latin-1 characters; "
+                                                      "percent-encode or base64-encode other text"})
+        elif value[:1] in (" ", "\t"):
+            problems.append({"path": path, "message": "may not start with a space or tab"})
     return problems
 
 

@@ -1,0 +1,432 @@
+"""Every action's requests conform to the official specs: Azure on the 2024-10-21 spec, OpenAI on the
+OpenAI spec, with the manifest's defaults and with every optional input set.
+
+The judge: the connection's `endpoint` points at a small loopback recording proxy that forwards
+each request to Prism (`prism mock`) and keeps Prism's verdict on it: the status (422 for an
+invalid request) and the `sl-violations` header. What the action then makes of Prism's generated
+answer does not matter here (Azure's image example has `created` as a string, for one): only
+the requests are judged. Negative controls send invalid requests the same way and see 422, so
+validation is proven on for every operation the connector uses.
+
+Where our validation is stricter than a spec (the per-model image rules, empty stop sequences,
+token limits, participant names), a test named for it shows our refusal next to Prism accepting
+the same body.
+
+Not judged: raw_request's default path on Azure (/v1/models reaches Azure's v1 API, which the
+2024-10-21 spec does not describe); Azure's v1 API and preview versions (no spec in shared/specs).
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Dict, Iterator, List, Optional, Tuple
+
+import pytest
+import requests
+
+from azure_openai_connector import errors
+from azure_openai_connector.manifest import load_manifest
+from azure_openai_connector.runtime import Runtime
+from prism_support import LOOPBACK, PrismServer, violations
+
+pytestmark = pytest.mark.prism
+
+MANIFEST = load_manifest()
+PRISM_KEY = "prism-key-0123456789"
+FORWARD_TIMEOUT_S = 30
+# Hop-by-hop and framing headers the proxy sets itself.
+NOT_FORWARDED = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length", "host",
+                           "accept-encoding", "content-encoding", "te", "trailer", "upgrade", "date", "server"})
+
+
+# One forwarded request: method, path, status, violations (about the request; `all_violations`
+# also lists those about Prism's own generated answer), request_body, response_body.
+Exchange = Dict[str, Any]
+
+
+class RecordingProxy:
+    """A loopback HTTP proxy that forwards every request to `upstream` and records the verdicts."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.exchanges: List[Exchange] = []
+        self._lock = threading.Lock()
+        self._session = requests.Session()
+        self._session.trust_env = False
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _forward(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(length) if length else b""
+                headers = {name: value for name, value in self.headers.items()
+                           if name.lower() not in NOT_FORWARDED}
+                headers["Accept-Encoding"] = "identity"
+                try:
+                    answer = proxy._session.request(self.command, proxy.upstream + self.path, data=body or None,
+                                                    headers=headers, allow_redirects=False,
+                                                    timeout=FORWARD_TIMEOUT_S)
+                except requests.RequestException as problem:
+                    proxy._record(dict(method=self.command, path=self.path, status=None,
+                                           violations=[f"proxy: {problem}"], all_violations=[],
+                                           request_body=body, response_body=b""))
+                    self.send_error(502)
+                    return
+                proxy._record(dict(method=self.command, path=self.path, status=answer.status_code,
+                                       violations=violations(answer),
+                                       all_violations=violations(answer, include_mock_response=True),
+                                       request_body=body, response_body=answer.content))
+                self.send_response(answer.status_code)
+                for name, value in answer.headers.items():
+                    if name.lower() not in NOT_FORWARDED:
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(answer.content)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(answer.content)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _forward
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://{LOOPBACK}:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        daemon=True)
+
+    def _record(self, exchange: Exchange) -> None:
+        with self._lock:
+            self.exchanges.append(exchange)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.exchanges.clear()
+
+    def __enter__(self) -> "RecordingProxy":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5)
+        self._session.close()
+
+
+# --- connections and the step runner ------------------------------------------------------------
+
+
+def azure_connection(url: str, key: str = PRISM_KEY) -> Dict[str, Any]:
+    return {"api_key": key, "organization": "contoso", "endpoint": url}
+
+
+def openai_connection(url: str, key: str = PRISM_KEY) -> Dict[str, Any]:
+    return {"api_key": key, "is_openai_key": True, "endpoint": url + "/v1", "organization": "org-conformance",
+            "project": "proj_conformance"}
+
+
+CONNECTIONS = {"azure": azure_connection, "openai": openai_connection}
+
+
+def run_step(runtime: Runtime, action: str, connection: Dict[str, Any],
+             inputs: Dict[str, Any]) -> Tuple[Optional[Dict[str, Any]], Optional[errors.ConnectorError]]:
+    try:
+        return runtime.run(action, connection, inputs), None
+    except errors.ConnectorError as error:
+        return None, error
+
+
+@pytest.fixture(scope="module")
+def quick_runtime() -> Iterator[Runtime]:
+    runtime = Runtime(sleep=lambda seconds: None)
+    try:
+        yield runtime
+    finally:
+        runtime.close()
+
+
+@pytest.fixture(scope="module")
+def judges(prism_openai: PrismServer, prism_azure: PrismServer) -> Iterator[Dict[str, RecordingProxy]]:
+    with RecordingProxy(prism_openai.url) as openai_judge, RecordingProxy(prism_azure.url) as azure_judge:
+        yield {"openai": openai_judge, "azure": azure_judge}
+
+
+# --- the input sets -----------------------------------------------------------------------------------
+
+LONG_TEXT = "\n\n".join(" ".join(f"Paragraph {p} sentence {s} states one plain fact." for s in range(20))
+                        for p in range(3))
+TEXT_FILE = "data:text/plain;base64," + base64.b64encode(b"hello from the conformance suite\n").decode()
+
+CHAT_ALL = {
+    "model": "gpt-4o",
+    "temperature": 0.5, "top_p": 0.9, "n": 2, "max_completion_tokens": 50, "stop": ["END", "STOP"],
+    "presence_penalty": 0.5, "frequency_penalty": -0.5, "response_format": "json_object", "seed": 42,
+}
+RAW_RETRIES = {"headers": {"X-Trace-Id": "conformance-1"}, "timeout": 30000, "debug_request": True,
+               "retry_delay_ms": 10, "retry_all_errors": True, "max_retries": 1, "use_exponential_backoff": True}
+
+# (service, action, case id) -> inputs. "defaults" cases send {} (the manifest's defaults); the
+# others set every optional input to a valid non-default value, within the per-model rules.
+CASES: Dict[Tuple[str, str, str], Dict[str, Any]] = {
+    ("openai", "create_chat_completion", "defaults"): {},
+    ("openai", "create_chat_completion", "every-option"): {
+        **CHAT_ALL,
+        "messages": [{"role": "developer", "content": "Answer in JSON.", "name": "rules"},
+                     {"role": "system", "content": "Be brief.", "name": "style"},
+                     {"role": "user", "content": "Hello", "name": "alice"},
+                     {"role": "assistant", "content": "Hi!", "name": "bot"},
+                     {"role": "user", "content": "Give me JSON."}]},
+    ("azure", "create_chat_completion", "defaults"): {},
+    ("azure", "create_chat_completion", "every-option"): {
+        **CHAT_ALL, "model": "my-chat-deployment",
+        # No developer role: the 2024-10-21 API predates it (our check refuses it, as the spec does).
+        "messages": [{"role": "system", "content": "Answer in JSON.", "name": "rules"},
+                     {"role": "user", "content": "Hello", "name": "alice"},
+                     {"role": "assistant", "content": "Hi!", "name": "bot"},
+                     {"role": "user", "content": "Give me JSON."}]},
+
+    ("openai", "create_image", "defaults"): {},
+    ("openai", "create_image", "every-option-dall-e-3"): {
+        "model": "dall-e-3", "prompt": "An otter reading a map", "n": 2, "size": "1792x1024", "quality": "hd",
+        "style": "natural", "response_format": "b64_json"},
+    ("openai", "create_image", "every-option-dall-e-2"): {
+        "model": "dall-e-2", "prompt": "An otter reading a map", "n": 3, "size": "512x512", "quality": "standard",
+        "response_format": "b64_json"},
+    ("openai", "create_image", "every-option-gpt-image"): {
+        "model": "gpt-image-1", "prompt": "An otter reading a map", "n": 2, "size": "1536x1024", "quality": "high"},
+    ("azure", "create_image", "defaults"): {},
+    ("azure", "create_image", "every-option"): {
+        "model": "my-image-deployment", "prompt": "An otter reading a map", "n": 2, "size": "1024x1792",
+        "quality": "hd", "style": "natural", "response_format": "b64_json"},
+
+    ("openai", "create_multiple_chat_completions", "defaults"): {},
+    ("openai", "create_multiple_chat_completions", "every-option-chat"): {
+        "model": "gpt-4o", "prompts": ["One?", "Two?", "Three?"], "system": "Be brief.", "temperature": 0.3,
+        "max_tokens": 20, "max_concurrency": 2},
+    ("openai", "create_multiple_chat_completions", "every-option-completions"): {
+        "model": "gpt-3.5-turbo-instruct", "prompts": ["One?", "Two?"], "temperature": 0.3, "max_tokens": 20,
+        "max_concurrency": 2, "api": "completions"},
+    ("azure", "create_multiple_chat_completions", "defaults"): {},
+    ("azure", "create_multiple_chat_completions", "every-option-chat"): {
+        "model": "my-chat-deployment", "prompts": ["One?", "Two?", "Three?"], "system": "Be brief.",
+        "temperature": 0.3, "max_tokens": 20, "max_concurrency": 2},
+    ("azure", "create_multiple_chat_completions", "every-option-completions"): {
+        "model": "my-instruct-deployment", "prompts": ["One?", "Two?"], "temperature": 0.3, "max_tokens": 20,
+        "max_concurrency": 2, "api": "completions"},
+
+    ("openai", "raw_request", "defaults"): {},
+    ("openai", "raw_request", "every-option-json"): {
+        "url": "/v1/chat/completions", "method": "POST", "query_params": {"trace": "yes"},
+        "data": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]},
+        "response_type": "text", **RAW_RETRIES},
+    ("openai", "raw_request", "every-option-multipart"): {
+        "url": "/v1/files", "method": "POST", "form_data": {"purpose": "assistants"},
+        "file_data": {"file": TEXT_FILE}, "file_data_file_names": {"file": "notes.txt"},
+        "response_type": "binary", **RAW_RETRIES},
+    ("azure", "raw_request", "chat"): {
+        "url": "/deployments/d/chat/completions", "method": "POST",
+        "data": {"messages": [{"role": "user", "content": "hi"}]}},
+    ("azure", "raw_request", "every-option-json"): {
+        "url": "/deployments/d/chat/completions", "method": "POST", "query_params": {"api-version": "2024-10-21"},
+        "data": {"messages": [{"role": "user", "content": "hi"}]}, "response_type": "text", **RAW_RETRIES},
+    ("azure", "raw_request", "every-option-multipart"): {
+        # Azure's audio operations are the 2024-10-21 spec's multipart ones.
+        "url": "/deployments/whisper/audio/transcriptions", "method": "POST", "form_data": {"language": "en"},
+        "file_data": {"file": "data:audio/wav;base64,UklGRg=="}, "file_data_file_names": {"file": "hello.wav"},
+        "response_type": "text", **RAW_RETRIES},
+
+    ("openai", "summarize_text", "defaults"): {},
+    ("openai", "summarize_text", "every-option"): {
+        "model": "gpt-4o", "text": LONG_TEXT, "instructions": "Three bullet points.", "max_summary_tokens": 64,
+        "chunk_size": 1000, "max_concurrency": 2},
+    ("azure", "summarize_text", "defaults"): {},
+    ("azure", "summarize_text", "every-option"): {
+        "model": "my-chat-deployment", "text": LONG_TEXT, "instructions": "Three bullet points.",
+        "max_summary_tokens": 64, "chunk_size": 1000, "max_concurrency": 2},
+}
+# How many requests each case must send (more than one where the connector splits the work).
+EXPECTED_REQUESTS = {
+    ("openai", "create_image", "every-option-dall-e-3"): 2,
+    ("azure", "create_image", "every-option"): 2,
+    ("openai", "create_multiple_chat_completions", "defaults"): 5,
+    ("azure", "create_multiple_chat_completions", "defaults"): 5,
+    ("openai", "create_multiple_chat_completions", "every-option-chat"): 3,
+    ("azure", "create_multiple_chat_completions", "every-option-chat"): 3,
+    ("openai", "summarize_text", "every-option"): 4,  # three parts, then their summary
+    ("azure", "summarize_text", "every-option"): 4,
+}
+# Prism's generated answers the action cannot use (the request still conformed).
+UNUSABLE_MOCK_ANSWERS = {
+    # The Azure spec's image example has `created: "1676540381"`, a string.
+    ("azure", "create_image"): errors.InvalidResponseError,
+}
+
+
+def case_ids() -> List[Any]:
+    return [pytest.param(*key, id="-".join(key)) for key in CASES]
+
+
+@pytest.mark.parametrize("service, action, case", case_ids())
+def test_requests_conform_to_the_official_spec(service, action, case, judges, quick_runtime):
+    judge = judges[service]
+    judge.reset()
+    result, error = run_step(quick_runtime, action, CONNECTIONS[service](judge.url), CASES[service, action, case])
+
+    sent = list(judge.exchanges)
+    assert sent, f"nothing was sent ({error!r})"
+    for exchange in sent:
+        assert exchange["status"] != 422 and exchange["violations"] == [], (
+            exchange["method"], exchange["path"], exchange["violations"], exchange["request_body"][:500])
+        assert exchange["status"] is not None and exchange["status"] < 400, exchange
+    assert len(sent) == EXPECTED_REQUESTS.get((service, action, case), 1)
+    if error is not None:
+        assert isinstance(error, UNUSABLE_MOCK_ANSWERS.get((service, action), ())), repr(error)
+    else:
+        assert result is not None
+
+
+def test_the_every_option_cases_set_every_optional_input():
+    """"Every optional input set" is checked, not assumed: per action and service the cases
+    together set each optional input, each to a value other than its default."""
+    for action_key, action in MANIFEST.actions.items():
+        fields = action.inputs.fields
+        optional = {name for name in fields if name not in action.inputs.schema.get("required", ())}
+        for service in CONNECTIONS:
+            cases = [inputs for (svc, act, case), inputs in CASES.items()
+                     if svc == service and act == action_key and case != "defaults"]
+            covered = {name for inputs in cases for name in inputs}
+            assert optional <= covered, (action_key, service, optional - covered)
+            for inputs in cases:
+                for name in optional & set(inputs):
+                    assert not action.inputs.is_default(name, inputs[name]), (action_key, service, name)
+
+
+# --- negative controls: the judge does refuse invalid requests -------------------------------------------
+
+
+@pytest.mark.parametrize("service, inputs, field", [
+    ("openai", {"url": "/v1/chat/completions", "method": "POST", "data": {"model": "m", "messages": []}}, "messages"),
+    ("openai", {"url": "/v1/completions", "method": "POST", "data": {"model": "m"}}, "prompt"),
+    ("openai", {"url": "/v1/images/generations", "method": "POST", "data": {"prompt": "otter", "n": 11}}, "n"),
+    ("openai", {"url": "/v1/files", "method": "POST", "form_data": {"purpose": "wrong"},
+                "file_data": {"file": "x"}}, "purpose"),
+    ("azure", {"url": "/deployments/d/chat/completions", "method": "POST",
+               "data": {"messages": [{"role": "wizard", "content": "hi"}]}}, "role"),
+    ("azure", {"url": "/deployments/d/completions", "method": "POST", "data": {"prompt": "x", "max_tokens": "many"}},
+     "max_tokens"),
+    ("azure", {"url": "/deployments/d/images/generations", "method": "POST", "data": {"prompt": "otter", "n": 2}},
+     "n"),
+], ids=["openai-chat", "openai-completions", "openai-images", "openai-files", "azure-chat", "azure-completions",
+        "azure-images"])
+def test_negative_control_an_invalid_request_gets_422(service, inputs, field, judges, quick_runtime):
+    judge = judges[service]
+    judge.reset()
+    _, error = run_step(quick_runtime, "raw_request", CONNECTIONS[service](judge.url), inputs)
+    [exchange] = judge.exchanges
+    assert exchange["status"] == 422
+    assert any(field in violation for violation in exchange["violations"]), exchange["violations"]
+    assert isinstance(error, errors.ApiError) and error.status == 422
+
+
+# --- where our validation is stricter than the spec ------------------------------------------------------
+
+STRICTER = [
+    # (test id, service, action inputs we refuse, field, operation path, body the spec accepts)
+    ("openai-dall-e-3-size", "openai", {"model": "dall-e-3", "size": "256x256"}, "size", "/v1/images/generations",
+     {"model": "dall-e-3", "prompt": "otter", "size": "256x256"}),
+    ("openai-dall-e-3-prompt-length", "openai", {"model": "dall-e-3", "prompt": "o" * 4001}, "prompt",
+     "/v1/images/generations", {"model": "dall-e-3", "prompt": "o" * 4001}),
+    ("openai-dall-e-2-prompt-length", "openai", {"model": "dall-e-2", "prompt": "o" * 1001}, "prompt",
+     "/v1/images/generations", {"model": "dall-e-2", "prompt": "o" * 1001}),
+    ("openai-dall-e-2-quality", "openai", {"model": "dall-e-2", "quality": "hd"}, "quality",
+     "/v1/images/generations", {"model": "dall-e-2", "prompt": "otter", "quality": "hd"}),
+    ("openai-dall-e-2-style", "openai", {"model": "dall-e-2", "style": "vivid"}, "style",
+     "/v1/images/generations", {"model": "dall-e-2", "prompt": "otter", "style": "vivid"}),
+    ("openai-gpt-image-response-format", "openai", {"model": "gpt-image-1", "response_format": "url"},
+     "response_format", "/v1/images/generations", {"model": "gpt-image-1", "prompt": "otter", "response_format": "url"}),
+    ("openai-gpt-image-style", "openai", {"model": "gpt-image-1", "style": "vivid"}, "style",
+     "/v1/images/generations", {"model": "gpt-image-1", "prompt": "otter", "style": "vivid"}),
+    # The Azure spec states "The maximum length is 4000 characters" in prose only: no maxLength.
+    ("azure-dall-e-3-prompt-length", "azure", {"prompt": "o" * 4001}, "prompt",
+     "/deployments/d/images/generations", {"prompt": "o" * 4001}),
+]
+CHAT_STRICTER = [
+    ("empty-stop-sequence", {"stop": [""]}, "stop/0", {"stop": [""]}),
+    ("zero-completion-tokens", {"max_completion_tokens": 0}, "max_completion_tokens", {"max_completion_tokens": 0}),
+    ("participant-name-with-a-space", {"messages": [{"role": "user", "content": "hi", "name": "Ada Lovelace"}]},
+     "messages/0/name", {"messages": [{"role": "user", "content": "hi", "name": "Ada Lovelace"}]}),
+]
+for service in ("openai", "azure"):
+    for name, inputs, field, change in CHAT_STRICTER:
+        body = {"messages": [{"role": "user", "content": "hi"}], **change}
+        path = "/v1/chat/completions" if service == "openai" else "/deployments/d/chat/completions"
+        STRICTER.append((f"{service}-{name}", service, {"model": "gpt-4o-mini", **inputs}, field, path,
+                         {"model": "gpt-4o-mini", **body} if service == "openai" else body))
+
+
+@pytest.mark.parametrize("service, inputs, field, path, body", [case[1:] for case in STRICTER],
+                         ids=[case[0] for case in STRICTER])
+def test_stricter_than_the_spec(service, inputs, field, path, body, judges, quick_runtime):
+    """The service refuses these (the per-model image rules, a 0 token limit, participant names
+    outside ^[a-zA-Z0-9_-]+$, the 4000-character DALL-E 3 prompt) or they mean nothing (an empty
+    stop sequence); the spec does not say so, and we refuse them before sending."""
+    judge = judges[service]
+    judge.reset()
+    action = "create_image" if "images" in path else "create_chat_completion"
+    _, error = run_step(quick_runtime, action, CONNECTIONS[service](judge.url), inputs)
+    assert isinstance(error, errors.InputValidationError)
+    assert field in [problem["path"] for problem in error.errors], error.errors
+    assert judge.exchanges == [], "refused before anything was sent"
+    # The same body, sent as it is, passes the spec.
+    run_step(quick_runtime, "raw_request", CONNECTIONS[service](judge.url), {"url": path, "method": "POST", "data": body})
+    [exchange] = judge.exchanges
+    assert exchange["status"] == 200 and exchange["violations"] == [], exchange["violations"]
+
+
+def test_stricter_than_the_openai_spec_dall_e_3_takes_one_image_per_request(judges, quick_runtime):
+    """The OpenAI spec accepts n=4 for dall-e-3; the service answers 400. We send 4 requests of one."""
+    judge = judges["openai"]
+    judge.reset()
+    result, error = run_step(quick_runtime, "create_image", openai_connection(judge.url), {"model": "dall-e-3", "n": 4})
+    assert error is None and len(result["images"]) == 4
+    assert [exchange["request_body"].count(b'"n":1') for exchange in judge.exchanges] == [1] * 4
+    run_step(quick_runtime, "raw_request", openai_connection(judge.url),
+             {"url": "/v1/images/generations", "method": "POST", "data": {"model": "dall-e-3", "prompt": "o", "n": 4}})
+    assert judge.exchanges[-1]["status"] == 200 and judge.exchanges[-1]["violations"] == []
+
+
+@pytest.mark.parametrize("inputs, field, body", [
+    ({"size": "256x256"}, "size", {"prompt": "otter", "size": "256x256"}),
+    ({"model": "dall-e-2", "size": "512x512"}, "size", {"prompt": "otter", "size": "512x512"}),
+], ids=["size", "dall-e-2-deployment-size"])
+def test_the_azure_spec_agrees_with_our_dall_e_3_rules(inputs, field, body, judges, quick_runtime):
+    """The 2024-10-21 spec encodes DALL-E 3 (the only image model of that API): what we refuse, it refuses."""
+    judge = judges["azure"]
+    judge.reset()
+    _, error = run_step(quick_runtime, "create_image", azure_connection(judge.url), inputs)
+    assert isinstance(error, errors.InputValidationError) and field in [p["path"] for p in error.errors]
+    assert judge.exchanges == []
+    run_step(quick_runtime, "raw_request", azure_connection(judge.url),
+             {"url": "/deployments/d/images/generations", "method": "POST", "data": body})
+    [exchange] = judge.exchanges
+    assert exchange["status"] == 422 and any(field.split("/")[0] in v for v in exchange["violations"])
+
+
+def test_the_azure_spec_agrees_the_developer_role_needs_a_newer_version(judges, quick_runtime):
+    judge = judges["azure"]
+    judge.reset()
+    messages = [{"role": "developer", "content": "Be brief."}, {"role": "user", "content": "hi"}]
+    _, error = run_step(quick_runtime, "create_chat_completion", azure_connection(judge.url), {"messages": messages})
+    assert isinstance(error, errors.InputValidationError)
+    assert [problem["path"] for problem in error.errors] == ["messages/0/role"]
+    assert judge.exchanges == []
+    run_step(quick_runtime, "raw_request", azure_connection(judge.url),
+             {"url": "/deployments/d/chat/completions", "method": "POST", "data": {"messages": messages}})
+    [exchange] = judge.exchanges
+    assert exchange["status"] == 422 and any("role" in v for v in exchange["violations"])
