@@ -13,10 +13,15 @@ class ConnectorError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+        #: Extra JSON about the failure, e.g. content-filter results or the work a step finished.
+        self.details: Dict[str, Any] = {}
 
     def to_dict(self) -> Dict[str, Any]:
         """Plain JSON describing the error, for CLI output and host step results."""
-        return {"type": self.kind, "message": self.message}
+        result: Dict[str, Any] = {"type": self.kind, "message": self.message}
+        if self.details:
+            result["details"] = self.details
+        return result
 
 
 class InputValidationError(ConnectorError):
@@ -166,7 +171,7 @@ class ApiConnectionError(ConnectorError):
         self.attempts = attempts
 
     def to_dict(self) -> Dict[str, Any]:
-        return {"type": self.kind, "message": self.message, "attempts": self.attempts}
+        return {**super().to_dict(), "attempts": self.attempts}
 
 
 class ApiTimeoutError(ApiConnectionError):

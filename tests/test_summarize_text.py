@@ -176,6 +176,13 @@ def test_a_failing_chunk_raises_its_typed_error_naming_the_chunk(runtime, azure_
     assert len(recorded_sleep.waits) == 2
     # No final summary was attempted from the incomplete parts.
     assert not any("combine" in messages(request)["system"] for request in emulator.requests)
+    # ...but every part summary that was paid for comes back with the error.
+    completed = error.details["completed_parts"]
+    failed_part = int(re.search(r"chunk (\d+) of", error.message).group(1))
+    assert completed and failed_part not in {part["part"] for part in completed}
+    assert all(part["summary"].startswith("Emulated reply to:") for part in completed)
+    assert error.details["usage"]["requests"] == len(completed)
+    assert error.to_dict()["details"]["completed_parts"] == completed
 
 
 # --- input validation ---------------------------------------------------------------------------

@@ -3,7 +3,8 @@ sentence and word boundaries, summarize the chunks concurrently, then summarize 
 
 A chunk that still fails after the HTTP layer's retries fails the whole step with that chunk's
 own typed error (its message names the chunk): a summary silently missing part of the text would
-look right and be wrong.
+look right and be wrong. Nothing already paid for is lost: the error's `details` carry every part
+summary that finished and the usage spent.
 """
 
 from __future__ import annotations
@@ -123,7 +124,13 @@ class _Summarizer:
                                 self.max_concurrency, stop_on_error=True)
         for position, (_, error) in enumerate(outcomes):
             if error is not None and not isinstance(error, Skipped):
-                raise _naming_part(error, f"{label} {position + 1} of {len(texts)}")
+                error = _naming_part(error, f"{label} {position + 1} of {len(texts)}")
+                if isinstance(error, ConnectorError):
+                    error.details["completed_parts"] = [
+                        {"part": number, "of": len(texts), "summary": summary}
+                        for number, (summary, failure) in enumerate(outcomes, start=1) if failure is None]
+                    error.details["usage"] = self.usage()
+                raise error
         return [summary for summary, _ in outcomes]
 
     def summarize(self, text: str, system_prompt: str) -> str:
