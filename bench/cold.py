@@ -1,0 +1,81 @@
+"""Cold first step: a fresh interpreter per round, so every import, entry-point scan and manifest
+load is paid again, exactly as on a worker that has just started.
+
+The commands (ours with and without the validated-manifest marker, the floor, `import openai`) run
+in rotating order each round, so they share the noise. Each time is the whole process, spawn to
+exit, measured from the parent with perf_counter_ns; "ours" uses the default marker directory,
+written by the warm-up round as by a worker's first start.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from typing import Dict, List
+
+from .common import API_KEY, CHAT_MESSAGES, OPENAI_MISSING, Benchmark, alternate, have_openai, now_ns, package_root
+
+# Everything a host's first step does before the request is sent: import the package, load the
+# plugin through its `workflow_connectors` entry point (pluggy), load the extension entry points,
+# load and check the manifest, compile its validators, validate the connection and one chat input,
+# and build the connection's HTTP session.
+FIRST_STEP = f"""
+import azure_openai_connector
+from azure_openai_connector.plugins import host_plugin_manager
+from azure_openai_connector.runtime import default_runtime
+from azure_openai_connector.manifest import load_manifest
+host_plugin_manager()
+runtime = default_runtime()
+spec = load_manifest().action("create_chat_completion")
+connection = runtime.connection({{"api_key": {API_KEY!r}, "organization": "bench"}})
+values = spec.inputs.validated({{"messages": {json.dumps(CHAT_MESSAGES)}}})
+runtime.client(connection)
+assert values["model"] == "gpt-4o-mini"
+"""
+FLOOR = "import requests, jsonschema, yaml, pluggy"
+OPENAI = "import openai"
+CACHE_ENV = "AZURE_OPENAI_CONNECTOR_CACHE_DIR"
+
+
+def _timed(code: str, env: Dict[str, str]) -> float:
+    started = now_ns()
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=package_root(), env=env,
+                   stdout=subprocess.DEVNULL)
+    return (now_ns() - started) / 1e6
+
+
+def run(rounds: int, warmup: int) -> Benchmark:
+    bench = Benchmark("cold", "cold first step")
+    with tempfile.TemporaryDirectory(prefix="bench-pycache-") as pycache:
+        # Every command reads its bytecode from one private cache, filled by the warm-up round: a
+        # wheel install compiles bytecode, but a source checkout run with PYTHONDONTWRITEBYTECODE
+        # would compile the package from source in every round while the floor's site-packages
+        # modules were compiled at install time. Nothing is written into the source tree.
+        env = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
+        env["PYTHONPYCACHEPREFIX"] = pycache
+        no_cache = dict(env, **{CACHE_ENV: ""})
+        subjects = {
+            "ours": lambda: _timed(FIRST_STEP, env),
+            "ours, manifest cache off": lambda: _timed(FIRST_STEP, no_cache),
+            "floor": lambda: _timed(FLOOR, env),
+        }
+        if have_openai():
+            subjects["openai"] = lambda: _timed(OPENAI, env)
+        times: Dict[str, List[float]] = alternate(subjects, rounds, max(warmup, 1))
+    ours = bench.add("first step (import, entry point, manifest, validate)", "ms", times["ours"])
+    uncached = bench.add("same, manifest cache off", "ms", times["ours, manifest cache off"],
+                         note=f"{CACHE_ENV}=")
+    floor = bench.add(f"floor: python -c {FLOOR!r}", "ms", times["floor"])
+    bench.ratio("ours / floor", ours.median, floor.median, 1.1)
+    if "openai" in times:
+        openai = bench.add(f"python -c {OPENAI!r}", "ms", times["openai"])
+        bench.ratio("ours / import openai", ours.median, openai.median, 0.35)
+    else:
+        bench.notes.append(OPENAI_MISSING)
+    bench.ratio("ours, cache off / floor", uncached.median, floor.median)
+    bench.notes.append("whole process times (spawn to exit) of fresh interpreters, alternated each round, "
+                       "bytecode cached (see bench/cold.py)")
+    return bench

@@ -1,0 +1,95 @@
+"""The emulator in its own process, steered over stdin: the client's CPU and memory are then the
+client's alone, and the server's work never competes with the client for one GIL.
+
+``python -m bench.server`` prints ``{"url", "pid"}`` and then answers one JSON line per command:
+``latency SECONDS``, ``reset`` (forget requests, restart the peak count) and ``stats``
+(requests served, peak concurrency, the server's CPU seconds).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from typing import Any, Dict, Optional
+
+from .common import API_KEY
+
+
+def serve() -> int:
+    from azure_openai_connector.emulator import Emulator
+
+    emulator = Emulator(api_key=API_KEY, latency=0.0).start()
+    print(json.dumps({"url": emulator.url}), flush=True)
+    try:
+        for line in sys.stdin:
+            command, *arguments = line.split() or [""]
+            if command == "latency":
+                emulator.latency = float(arguments[0])
+                reply: Dict[str, Any] = {"latency": emulator.latency}
+            elif command == "reset":
+                emulator.reset()
+                reply = {}
+            elif command == "stats":
+                reply = {"requests": emulator.request_count, "peak_concurrency": emulator.peak_concurrency,
+                         "cpu_seconds": time.process_time()}
+            else:
+                reply = {"error": f"unknown command {command!r}"}
+            print(json.dumps(reply), flush=True)
+    finally:
+        emulator.stop()
+    return 0
+
+
+class EmulatorProcess:
+    """Client side of `serve()`: start, steer and stop the emulator process."""
+
+    def __init__(self) -> None:
+        self._process: Optional[subprocess.Popen] = None
+        self.url = ""
+
+    def __enter__(self) -> "EmulatorProcess":
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "bench.server"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            text=True, bufsize=1)
+        hello = self._process.stdout.readline()  # type: ignore[union-attr]
+        if not hello:
+            raise RuntimeError("the emulator process did not start")
+        self.url = json.loads(hello)["url"]
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        process.stdin.close()  # type: ignore[union-attr]
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def _ask(self, command: str) -> Dict[str, Any]:
+        assert self._process is not None
+        self._process.stdin.write(command + "\n")  # type: ignore[union-attr]
+        self._process.stdin.flush()  # type: ignore[union-attr]
+        return json.loads(self._process.stdout.readline())  # type: ignore[union-attr]
+
+    def set_latency(self, seconds: float) -> None:
+        self._ask(f"latency {seconds!r}")
+
+    def reset(self) -> None:
+        self._ask("reset")
+
+    def stats(self) -> Dict[str, Any]:
+        return self._ask("stats")
+
+    # What the connector and the baselines are pointed at ---------------------------------
+    def connection(self) -> Dict[str, Any]:
+        """An Azure connection to the emulator (dated API, deployment in the path)."""
+        return {"api_key": API_KEY, "organization": "bench", "endpoint": self.url}
+
+
+if __name__ == "__main__":
+    raise SystemExit(serve())
