@@ -105,3 +105,25 @@ def test_describe_table_and_json():
     assert "dall-e-3" in done.stdout and "1..10" in done.stdout
     document = json.loads(cli("describe", "--json").stdout)
     assert set(document["actions"]) >= {"create_chat_completion", "raw_request"}
+
+
+def test_emulator_command_serves_until_terminated():
+    import signal
+
+    import requests
+
+    process = subprocess.Popen([sys.executable, "-m", "azure_openai_connector.cli", "emulator",
+                                "--api-key", API_KEY], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env=CLEAN_ENV)
+    try:
+        announced = json.loads(process.stdout.readline())  # printed once it listens
+        answer = requests.get(announced["url"] + "/v1/models", timeout=10,
+                              headers={"Authorization": f"Bearer {API_KEY}"})
+        assert answer.status_code == 200
+        assert announced["api_key"] == API_KEY
+    finally:
+        process.send_signal(signal.SIGTERM)
+        returncode = process.wait(timeout=20)
+        process.stdout.close()
+        process.stderr.close()
+    assert returncode == 0
