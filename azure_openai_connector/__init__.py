@@ -28,6 +28,14 @@ from .hookspecs import hookimpl  # noqa: F401 - re-exported for plugins
 
 __version__ = "0.1.0"
 
+__all__ = [
+    "run_action", "hookimpl", "__version__",
+    "ConnectorError", "InputValidationError", "ApiError", "BadRequestError", "AuthenticationError",
+    "PermissionDeniedError", "NotFoundError", "RateLimitError", "QuotaExceededError",
+    "ContentFilterError", "ServerError", "InvalidResponseError", "RedirectNotFollowedError",
+    "ApiConnectionError", "ApiTimeoutError",
+]
+
 
 def run_action(action: str, connection: Optional[Mapping[str, Any]],
                inputs: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:

@@ -114,14 +114,21 @@ def command_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def command_describe(args: argparse.Namespace) -> int:
-    from .describe import describe_json, describe_text
+def _manifest_knowing(action: Optional[str]) -> Any:
+    """The manifest, or InputValidationError naming the known actions when `action` is unknown."""
     from .manifest import load_manifest
 
     manifest = load_manifest()
+    if action:
+        manifest.action(action)
+    return manifest
+
+
+def command_describe(args: argparse.Namespace) -> int:
+    from .describe import describe_json, describe_text
+
     try:
-        if args.action:
-            manifest.action(args.action)
+        manifest = _manifest_knowing(args.action)
     except ConnectorError as error:
         return _fail(error)
     if args.json:
@@ -133,12 +140,9 @@ def command_describe(args: argparse.Namespace) -> int:
 
 def command_form(args: argparse.Namespace) -> int:
     from .forms import action_form, all_forms, connection_form
-    from .manifest import load_manifest
 
-    manifest = load_manifest()
     try:
-        if args.action:
-            manifest.action(args.action)
+        manifest = _manifest_knowing(args.action)
     except ConnectorError as error:
         return _fail(error)
     if args.connection:

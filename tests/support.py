@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import List
+from contextlib import contextmanager
+from typing import Any, Iterator, List
 
 API_KEY = "test-key-5f0c1e2d9a7b4c3e8d6f"
 
@@ -15,3 +16,16 @@ class RecordedSleep:
 
     def __call__(self, seconds: float) -> None:
         self.waits.append(seconds)
+
+
+@contextmanager
+def registered(plugin: Any, name: str) -> Iterator[Any]:
+    """`plugin` registered on the connector's extension manager for the block, then removed."""
+    from azure_openai_connector.plugins import extension_manager
+
+    manager = extension_manager()
+    manager.register(plugin, name=name)
+    try:
+        yield plugin
+    finally:
+        manager.unregister(name=name)

@@ -32,7 +32,7 @@ from azure_openai_connector.manifest import load_manifest
 from azure_openai_connector.plugins import extension_manager
 from azure_openai_connector.runtime import Runtime
 
-from support import API_KEY
+from support import API_KEY, registered
 
 JITTER_FRACTION = 0.5  # the injected random(): every backoff is 1 - 0.25 * 0.5 = 87.5 % of nominal
 BACKOFF_1 = RetryPolicy().backoff(1, JITTER_FRACTION)
@@ -141,13 +141,8 @@ def fake_time(monkeypatch: pytest.MonkeyPatch) -> FakeTime:
 @pytest.fixture
 def attempts() -> Iterator[AttemptRecorder]:
     recorder = AttemptRecorder()
-    manager = extension_manager()
-    name = f"test-faults-recorder-{id(recorder)}"
-    manager.register(recorder, name=name)
-    try:
+    with registered(recorder, name=f"test-faults-recorder-{id(recorder)}"):
         yield recorder
-    finally:
-        manager.unregister(name=name)
 
 
 def make_runtime(fake: FakeTime, **options: Any) -> Runtime:

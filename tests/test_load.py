@@ -22,7 +22,7 @@ from azure_openai_connector.manifest import load_manifest
 from azure_openai_connector.plugins import extension_manager
 from azure_openai_connector.runtime import Runtime
 
-from support import API_KEY
+from support import API_KEY, registered
 
 pytestmark = pytest.mark.slow
 
@@ -92,13 +92,8 @@ def settle(condition: Callable[[], bool]) -> bool:
 @pytest.fixture
 def counter() -> Iterator[AttemptCounter]:
     recorder = AttemptCounter()
-    manager = extension_manager()
-    name = f"test-load-counter-{id(recorder)}"
-    manager.register(recorder, name=name)
-    try:
+    with registered(recorder, name=f"test-load-counter-{id(recorder)}"):
         yield recorder
-    finally:
-        manager.unregister(name=name)
 
 
 def plan(emulator: Emulator) -> List[Tuple[str, Dict[str, Any], Dict[str, Any]]]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import shutil
 import sys
 from pathlib import Path
-from typing import Dict, Iterator
+from typing import Any, Dict, Iterator
 
 import pytest
 
@@ -82,3 +82,15 @@ def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untype
     if _STARTUP_SECONDS:
         timings = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in _STARTUP_SECONDS.items())
         terminalreporter.write_line(f"Prism mock start-up: {timings}")
+
+
+@pytest.fixture(scope="module")
+def quick_runtime() -> Iterator[Any]:
+    """A Runtime whose retry waits return at once: conformance is about what is sent."""
+    from azure_openai_connector.runtime import Runtime
+
+    runtime = Runtime(sleep=lambda seconds: None)
+    try:
+        yield runtime
+    finally:
+        runtime.close()

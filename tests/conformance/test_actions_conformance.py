@@ -143,15 +143,6 @@ def run_step(runtime: Runtime, action: str, connection: Dict[str, Any],
 
 
 @pytest.fixture(scope="module")
-def quick_runtime() -> Iterator[Runtime]:
-    runtime = Runtime(sleep=lambda seconds: None)
-    try:
-        yield runtime
-    finally:
-        runtime.close()
-
-
-@pytest.fixture(scope="module")
 def judges(prism_openai: PrismServer, prism_azure: PrismServer) -> Iterator[Dict[str, RecordingProxy]]:
     with RecordingProxy(prism_openai.url) as openai_judge, RecordingProxy(prism_azure.url) as azure_judge:
         yield {"openai": openai_judge, "azure": azure_judge}

@@ -23,7 +23,6 @@ from jsonschema import Draft202012Validator
 import prism_support
 from azure_openai_connector.emulator import Emulator, Fault
 from azure_openai_connector.errors import ContentFilterError
-from azure_openai_connector.runtime import Runtime
 from prism_support import PrismServer
 from test_actions_conformance import (CASES, RecordingProxy, azure_connection, openai_connection, run_step)
 
@@ -32,15 +31,6 @@ pytestmark = pytest.mark.prism
 EMULATOR_KEY = "emulator-key-certified-0001"
 CONNECTIONS = {"azure": azure_connection, "openai": openai_connection}
 NOT_EMULATED = {("azure", "raw_request", "every-option-multipart")}  # audio: not an emulator route
-
-
-@pytest.fixture(scope="module")
-def quick_runtime() -> Iterator[Runtime]:
-    runtime = Runtime(sleep=lambda seconds: None)
-    try:
-        yield runtime
-    finally:
-        runtime.close()
 
 
 @pytest.fixture(scope="module")
