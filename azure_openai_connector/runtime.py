@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional
 
 from . import actions
 from .connection import Connection, connection_from_values
@@ -22,10 +22,13 @@ MAX_CACHED_CONNECTIONS = 256
 
 class Runtime:
     """Validates and dispatches steps; `client_options` go to every HttpClient it creates
-    (timeouts, pool size, and an injected `sleep`/`clock` in tests)."""
+    (timeouts, pool size, and an injected `sleep`/`clock` in tests), and `pacer_factory` makes the
+    shared pacer of each batch step (default: a real-time AdaptivePacer)."""
 
-    def __init__(self, *, hooks: Any = None, **client_options: Any) -> None:
+    def __init__(self, *, hooks: Any = None, pacer_factory: Optional[Callable[[int], Any]] = None,
+                 **client_options: Any) -> None:
         self.hooks = hooks
+        self.pacer_factory = pacer_factory
         self.client_options = client_options
         self._clients: "OrderedDict[tuple, HttpClient]" = OrderedDict()
         self._lock = threading.Lock()
@@ -53,7 +56,8 @@ class Runtime:
             problems.extend(handler.check(values, conn, spec) if hasattr(handler, "check") else [])
         if problems:
             raise InputValidationError(_without_key(problems, connection))
-        step = actions.Step(action=spec, connection=conn, client=self.client(conn))
+        step = actions.Step(action=spec, connection=conn, client=self.client(conn),
+                            pacer_factory=self.pacer_factory)
         return handler.run(step, values)
 
     def connection(self, values: Optional[Mapping[str, Any]]) -> Connection:

@@ -129,9 +129,6 @@ def emulator(shared_emulator: Emulator) -> Iterator[Emulator]:
 @pytest.fixture
 def fake_time(monkeypatch: pytest.MonkeyPatch) -> FakeTime:
     fake = FakeTime()
-    # The batch pacer waits on the same fake clock (it takes its clock and sleep as arguments).
-    monkeypatch.setattr(batch.AdaptivePacer.__init__, "__kwdefaults__",
-                        {**batch.AdaptivePacer.__init__.__kwdefaults__, "clock": fake.clock, "sleep": fake.pause})
     # HTTP dates: the emulator writes them and the client reads them against one frozen wall clock.
     monkeypatch.setattr(http_module, "time", FrozenWallClock(FROZEN_WALL_CLOCK))
     monkeypatch.setattr(playback, "time", FrozenWallClock(FROZEN_WALL_CLOCK))
@@ -146,8 +143,11 @@ def attempts() -> Iterator[AttemptRecorder]:
 
 
 def make_runtime(fake: FakeTime, **options: Any) -> Runtime:
+    # The batch pacer waits on the same fake clock, its pauses recorded apart from retry waits.
     return Runtime(hooks=extension_manager().hook, sleep=fake.sleep, clock=fake.clock,
-                   random_fraction=lambda: JITTER_FRACTION, **options)
+                   random_fraction=lambda: JITTER_FRACTION,
+                   pacer_factory=lambda limit: batch.AdaptivePacer(limit, clock=fake.clock, sleep=fake.pause),
+                   **options)
 
 
 @pytest.fixture
@@ -488,10 +488,23 @@ def test_raw_request_retry_options(fault: Fault, times: Optional[int], options: 
     assert fake_time.elapsed == pytest.approx(sum(waits))
 
 
-def test_the_pacer_waits_on_the_injected_clock(fake_time: FakeTime) -> None:
-    # What the batch fixtures rely on: the pacer takes the fake clock and sleep by default here.
-    pacer = batch.AdaptivePacer(2)
-    pacer.before_attempt()
-    pacer.after_attempt(429, 1.5)
-    pacer.before_attempt()
-    assert fake_time.pauses and sum(fake_time.pauses) == pytest.approx(1.5)
+@pytest.mark.parametrize("action,inputs", [
+    ("create_multiple_chat_completions", {"prompts": ["one", "two"], "max_concurrency": 3}),
+    (SUMMARIZE, {"text": "word " * 3000, "chunk_size": 5000, "max_concurrency": 3}),
+])
+def test_batch_steps_pace_with_the_runtimes_pacer(emulator: Emulator, azure_connection: Dict[str, Any],
+                                                   fake_time: FakeTime, action: str,
+                                                   inputs: Dict[str, Any]) -> None:
+    # What the batch fixtures rely on: the pacer comes from the Runtime, so it can run on the fake clock.
+    made: List[int] = []
+
+    def pacer_factory(limit: int) -> batch.AdaptivePacer:
+        made.append(limit)
+        return batch.AdaptivePacer(limit, clock=fake_time.clock, sleep=fake_time.pause)
+
+    runtime = Runtime(sleep=fake_time.sleep, clock=fake_time.clock, pacer_factory=pacer_factory)
+    try:
+        runtime.run(action, azure_connection, inputs)
+    finally:
+        runtime.close()
+    assert made == [3]

@@ -17,6 +17,8 @@ from azure_openai_connector.actions.batch import AdaptivePacer, Skipped, map_in_
 from azure_openai_connector.emulator import Fault
 from azure_openai_connector.http import INITIAL_RETRY_DELAY, Response
 from azure_openai_connector.manifest import load_manifest
+from azure_openai_connector.plugins import extension_manager
+from azure_openai_connector.runtime import Runtime
 
 ACTION = "create_multiple_chat_completions"
 FORM = load_manifest().action(ACTION).inputs
@@ -110,16 +112,14 @@ def test_public_run_action(openai_connection, emulator):
     assert emulator.request_count == 3
 
 
-def test_twenty_prompts_one_permanent_failure_and_rate_limits(runtime, azure_connection, emulator,
-                                                              recorded_sleep, monkeypatch):
+def test_twenty_prompts_one_permanent_failure_and_rate_limits(azure_connection, emulator, recorded_sleep):
     pacers: List[AdaptivePacer] = []
 
-    class RecordedPacer(AdaptivePacer):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            pacers.append(self)
+    def recorded_pacer(limit: int) -> AdaptivePacer:
+        pacers.append(AdaptivePacer(limit))
+        return pacers[-1]
 
-    monkeypatch.setattr(multiple, "AdaptivePacer", RecordedPacer)
+    runtime = Runtime(hooks=extension_manager().hook, sleep=recorded_sleep, pacer_factory=recorded_pacer)
     prompts = numbered_prompts(20)
     emulator.latency = 0.05
     emulator.script(Fault.bad_request("This prompt is refused."), times=None, match="Prompt 07:")
@@ -127,7 +127,10 @@ def test_twenty_prompts_one_permanent_failure_and_rate_limits(runtime, azure_con
     for marker in rate_limited:
         emulator.script(Fault.rate_limit(retry_after_ms=40), times=1, match=marker)
 
-    result = runtime.run(ACTION, azure_connection, {"prompts": prompts, "max_concurrency": 4})
+    try:
+        result = runtime.run(ACTION, azure_connection, {"prompts": prompts, "max_concurrency": 4})
+    finally:
+        runtime.close()
 
     results = result["results"]
     assert [item["index"] for item in results] == list(range(20))

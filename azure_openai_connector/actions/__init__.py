@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Dict
+from typing import Any, Callable, Dict, Optional
 
 from ..connection import Connection
 from ..http import HttpClient
@@ -31,6 +31,17 @@ class Step:
     action: Action
     connection: Connection
     client: HttpClient
+    #: Makes the shared pacer of one batch (`max_concurrency` -> Pacer); None: a real-time
+    #: AdaptivePacer. The Runtime passes its own, so tests can run batches on a fake clock.
+    pacer_factory: Optional[Callable[[int], Any]] = None
+
+    def new_pacer(self, max_concurrency: int) -> Any:
+        """The pacer every request of one batch shares."""
+        if self.pacer_factory is not None:
+            return self.pacer_factory(max_concurrency)
+        from .batch import AdaptivePacer
+
+        return AdaptivePacer(max_concurrency)
 
 
 def handler(action: str) -> ModuleType:

@@ -15,7 +15,7 @@ from ..errors import ConnectorError, ContentFilterError, InvalidResponseError
 from ..http import Response
 from ..manifest import Action
 from . import Step
-from .batch import AdaptivePacer, map_in_order, total_usage
+from .batch import map_in_order, total_usage
 from .chat_api import chat_completion, first_content, user_messages
 
 # OpenAI's completion-only models; a request for them on the chat API is refused. Azure
@@ -54,7 +54,7 @@ def run(step: Step, inputs: Dict[str, Any]) -> Dict[str, Any]:
 
 def _run_chat(step: Step, inputs: Dict[str, Any]) -> List[Dict[str, Any]]:
     shared_fields = _sampling_fields(step, inputs, max_tokens_field="max_completion_tokens")
-    pacer = AdaptivePacer(inputs["max_concurrency"])
+    pacer = step.new_pacer(inputs["max_concurrency"])
 
     def complete(prompt: str) -> Dict[str, Any]:
         fields = {"messages": user_messages(prompt, inputs.get("system")), **shared_fields}

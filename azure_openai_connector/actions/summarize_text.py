@@ -16,7 +16,7 @@ from ..connection import Connection
 from ..errors import ConnectorError, InvalidResponseError
 from ..manifest import Action
 from . import Step
-from .batch import AdaptivePacer, Skipped, map_in_order, total_usage
+from .batch import Skipped, map_in_order, total_usage
 from .chat_api import chat_completion, first_content
 
 # Reduce rounds are bounded so that a model whose summaries do not shrink cannot loop forever.
@@ -102,7 +102,7 @@ class _Summarizer:
         self.chunk_size: int = inputs["chunk_size"]
         self.max_concurrency: int = inputs["max_concurrency"]
         self.max_tokens: Optional[int] = inputs.get("max_summary_tokens")
-        self.pacer = AdaptivePacer(self.max_concurrency)
+        self.pacer = step.new_pacer(self.max_concurrency)
         self.answers: List[Dict[str, Any]] = []
 
     def map_reduce(self, chunks: List[str]) -> str:
