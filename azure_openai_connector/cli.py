@@ -26,6 +26,8 @@ examples:
       --input temperature=0.2
   azure-openai-connector run summarize_text --inputs @step.json      # connection from env vars
   azure-openai-connector describe create_image
+  azure-openai-connector form create_image > form.json               # JSON Schema + RJSF uiSchema
+  azure-openai-connector playground                                  # try every action in a browser
   azure-openai-connector demo                                        # emulator unless credentials are set
 
 environment (read when --connection is not given):
