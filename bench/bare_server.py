@@ -10,10 +10,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import subprocess
 import sys
 import threading
-from typing import Any, Optional
+from typing import Optional
+
+from .common import ServerProcess
 
 ANSWER = json.dumps({
     "id": "chatcmpl-bench", "object": "chat.completion", "created": 1700000000, "model": "gpt-4o-mini",
@@ -68,30 +69,12 @@ def serve(argv: Optional[list] = None) -> int:
     return 0
 
 
-class BareServerProcess:
+class BareServerProcess(ServerProcess):
     """Start and stop `serve()` in its own process."""
 
     def __init__(self, latency: float = 0.0) -> None:
+        super().__init__(["-m", "bench.bare_server", "--latency", repr(latency)])
         self.latency = latency
-        self._process: Optional[subprocess.Popen] = None
-        self.url = ""
-
-    def __enter__(self) -> "BareServerProcess":
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "bench.bare_server", "--latency", repr(self.latency)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        self.url = json.loads(self._process.stdout.readline())["url"]  # type: ignore[union-attr]
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        process, self._process = self._process, None
-        if process is not None:
-            process.stdin.close()  # type: ignore[union-attr]
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 if __name__ == "__main__":

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
+import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
@@ -196,3 +198,33 @@ def machine() -> Dict[str, Any]:
         "executable": sys.executable,
         "packages": versions,
     }
+
+
+class ServerProcess:
+    """A loopback server in its own process (so it never shares the bench's GIL): started with
+    `argv`, announces `{"url": ...}` on its first stdout line, stops when its stdin closes."""
+
+    def __init__(self, argv: Sequence[str]) -> None:
+        self.argv = list(argv)
+        self._process: Optional[subprocess.Popen] = None
+        self.url = ""
+
+    def __enter__(self) -> "ServerProcess":
+        self._process = subprocess.Popen([sys.executable, *self.argv], stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, text=True, bufsize=1)
+        hello = self._process.stdout.readline()  # type: ignore[union-attr]
+        if not hello:
+            raise RuntimeError(f"the server process {' '.join(self.argv)} did not start")
+        self.url = json.loads(hello)["url"]
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        process.stdin.close()  # type: ignore[union-attr]
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -9,12 +9,11 @@ client's alone, and the server's work never competes with the client for one GIL
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import time
-from typing import Any, Dict, Optional
+from typing import Any, Dict
 
-from .common import API_KEY
+from .common import API_KEY, ServerProcess
 
 
 def serve() -> int:
@@ -42,33 +41,11 @@ def serve() -> int:
     return 0
 
 
-class EmulatorProcess:
+class EmulatorProcess(ServerProcess):
     """Client side of `serve()`: start, steer and stop the emulator process."""
 
     def __init__(self) -> None:
-        self._process: Optional[subprocess.Popen] = None
-        self.url = ""
-
-    def __enter__(self) -> "EmulatorProcess":
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "bench.server"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            text=True, bufsize=1)
-        hello = self._process.stdout.readline()  # type: ignore[union-attr]
-        if not hello:
-            raise RuntimeError("the emulator process did not start")
-        self.url = json.loads(hello)["url"]
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        process, self._process = self._process, None
-        if process is None:
-            return
-        process.stdin.close()  # type: ignore[union-attr]
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        super().__init__(["-m", "bench.server"])
 
     def _ask(self, command: str) -> Dict[str, Any]:
         assert self._process is not None

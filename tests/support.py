@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from contextlib import contextmanager
 from typing import Any, Iterator, List
+
+from azure_openai_connector import hookimpl
 
 API_KEY = "test-key-5f0c1e2d9a7b4c3e8d6f"
 
@@ -29,3 +32,20 @@ def registered(plugin: Any, name: str) -> Iterator[Any]:
         yield plugin
     finally:
         manager.unregister(name=name)
+
+
+class AttemptRecorder:
+    """An extension plugin that sees every attempt's outcome (an `Exchange`)."""
+
+    def __init__(self) -> None:
+        self.exchanges: List[Any] = []
+        self._lock = threading.Lock()
+
+    @hookimpl
+    def http_request_finished(self, exchange: Any) -> None:
+        with self._lock:
+            self.exchanges.append(exchange)
+
+    @property
+    def retry_delays(self) -> List[float]:
+        return [exchange.retry_delay for exchange in self.exchanges if exchange.will_retry]

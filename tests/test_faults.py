@@ -22,7 +22,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Type
 import pytest
 from jsonschema import Draft7Validator
 
-from azure_openai_connector import errors, hookimpl
+from azure_openai_connector import errors
 from azure_openai_connector.actions import batch
 from azure_openai_connector.emulator import Emulator, Fault
 from azure_openai_connector.emulator import playback
@@ -32,7 +32,7 @@ from azure_openai_connector.manifest import load_manifest
 from azure_openai_connector.plugins import extension_manager
 from azure_openai_connector.runtime import Runtime
 
-from support import API_KEY, registered
+from support import API_KEY, AttemptRecorder, registered
 
 JITTER_FRACTION = 0.5  # the injected random(): every backoff is 1 - 0.25 * 0.5 = 87.5 % of nominal
 BACKOFF_1 = RetryPolicy().backoff(1, JITTER_FRACTION)
@@ -92,23 +92,6 @@ class FrozenWallClock:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(time, name)
-
-
-class AttemptRecorder:
-    """An extension plugin that sees every attempt."""
-
-    def __init__(self) -> None:
-        self.exchanges: List[Any] = []
-        self._lock = threading.Lock()
-
-    @hookimpl
-    def http_request_finished(self, exchange: Any) -> None:
-        with self._lock:
-            self.exchanges.append(exchange)
-
-    @property
-    def retry_delays(self) -> List[float]:
-        return [exchange.retry_delay for exchange in self.exchanges if exchange.will_retry]
 
 
 @pytest.fixture(scope="module")

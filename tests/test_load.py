@@ -16,13 +16,13 @@ from typing import Any, Callable, Dict, Iterator, List, Set, Tuple
 import pytest
 from jsonschema import Draft7Validator
 
-from azure_openai_connector import errors, hookimpl
+from azure_openai_connector import errors
 from azure_openai_connector.emulator import Emulator, Fault
 from azure_openai_connector.manifest import load_manifest
 from azure_openai_connector.plugins import extension_manager
 from azure_openai_connector.runtime import Runtime
 
-from support import API_KEY, registered
+from support import API_KEY, AttemptRecorder, registered
 
 pytestmark = pytest.mark.slow
 
@@ -36,19 +36,6 @@ FAULTS = [Fault.drop(), Fault.drop_mid_body(), Fault.status(500), Fault.status(5
           Fault.rate_limit(retry_after_ms=5), Fault.bad_request("Refused under load.")]
 TYPED_ERRORS = (errors.BadRequestError, errors.ServerError, errors.RateLimitError, errors.ApiConnectionError)
 MANIFEST = load_manifest()
-
-
-class AttemptCounter:
-    """Observer plugin: every attempt's outcome."""
-
-    def __init__(self) -> None:
-        self.exchanges: List[Any] = []
-        self._lock = threading.Lock()
-
-    @hookimpl
-    def http_request_finished(self, exchange: Any) -> None:
-        with self._lock:
-            self.exchanges.append(exchange)
 
 
 class TinySleep:
@@ -90,8 +77,8 @@ def settle(condition: Callable[[], bool]) -> bool:
 
 
 @pytest.fixture
-def counter() -> Iterator[AttemptCounter]:
-    recorder = AttemptCounter()
+def counter() -> Iterator[AttemptRecorder]:
+    recorder = AttemptRecorder()
     with registered(recorder, name=f"test-load-counter-{id(recorder)}"):
         yield recorder
 
@@ -127,7 +114,7 @@ def run_one(runtime: Runtime, action: str, connection: Dict[str, Any], inputs: D
     return "ok", result
 
 
-def test_two_thousand_steps_from_32_threads_with_random_faults(counter: AttemptCounter) -> None:
+def test_two_thousand_steps_from_32_threads_with_random_faults(counter: AttemptRecorder) -> None:
     # Compared as sets, not counts: a leftover thread of an earlier test ending meanwhile must
     # neither hide a leak nor fake one.
     threads_before = set(threading.enumerate())
