@@ -26,7 +26,7 @@ from requests.hooks import default_hooks
 from requests.sessions import merge_hooks
 from requests.structures import CaseInsensitiveDict
 
-from . import errors
+from . import errors, process_state
 from .connection import Connection
 
 logger = logging.getLogger(__name__)
@@ -146,6 +146,9 @@ class _UrllibRedactingFilter(logging.Filter):
         self._clients: "weakref.WeakSet[HttpClient]" = weakref.WeakSet()
         self._lock = threading.Lock()
 
+    def after_fork_in_child(self) -> None:
+        self._lock = threading.Lock()
+
     def add(self, client: "HttpClient") -> None:
         with self._lock:
             self._clients.add(client)
@@ -162,6 +165,7 @@ class _UrllibRedactingFilter(logging.Filter):
 
 
 _urllib_filter = _UrllibRedactingFilter()
+process_state.renew_after_fork(_urllib_filter)
 logging.getLogger("urllib3.connectionpool").addFilter(_urllib_filter)
 
 
@@ -293,9 +297,15 @@ class HttpClient:
         self.sleep = sleep
         self.clock = clock
         self.random_fraction = random_fraction
+        self.pool_size = pool_size
         self.session = _new_session(connection, pool_size)
         self._prepared_urls: Dict[str, str] = {}
         _urllib_filter.add(self)
+        process_state.renew_after_fork(self)
+
+    def after_fork_in_child(self) -> None:
+        """A new session for the child: the pooled sockets are the parent's (left open for it)."""
+        self.session = _new_session(self.connection, self.pool_size)
 
     def __repr__(self) -> str:
         return f"HttpClient({self.connection!r})"

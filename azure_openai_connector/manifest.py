@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from .errors import ConnectorError, InputValidationError
+from .process_state import ProcessSingleton
 from .validation import SchemaValidator
 
 MANIFEST_FILE = "connector.yaml"
@@ -121,22 +122,16 @@ class Manifest:
                 subject="action") from None
 
 
-_cache_lock = threading.Lock()
-_cached: Optional[Manifest] = None
+def _load_packaged_manifest() -> Manifest:
+    data_dir = resources.files(__package__) / "data"
+    return load_validated(
+        (data_dir / MANIFEST_FILE).read_text(encoding="utf-8"),
+        (data_dir / MANIFEST_SCHEMA_FILE).read_text(encoding="utf-8"),
+        source=MANIFEST_FILE, cache_dir=validated_cache_dir())
 
 
-def load_manifest() -> Manifest:
-    """The packaged manifest, loaded and compiled on first use and shared by every step."""
-    global _cached
-    if _cached is None:
-        with _cache_lock:
-            if _cached is None:
-                data_dir = resources.files(__package__) / "data"
-                _cached = load_validated(
-                    (data_dir / MANIFEST_FILE).read_text(encoding="utf-8"),
-                    (data_dir / MANIFEST_SCHEMA_FILE).read_text(encoding="utf-8"),
-                    source=MANIFEST_FILE, cache_dir=validated_cache_dir())
-    return _cached
+#: The packaged manifest, loaded and compiled on first use and shared by every step.
+load_manifest = ProcessSingleton(_load_packaged_manifest)
 
 
 # Checking the manifest fully needs jsonschema (about a third of a worker's cold start: its import

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import functools
 import logging
-import threading
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Tuple
 
 import pluggy
 
 from . import hookspecs
+from .process_state import ProcessSingleton
 
 logger = logging.getLogger(__name__)
 
@@ -21,9 +21,6 @@ HOST_ENTRY_POINT_GROUP = "workflow_connectors"
 HOST_ENTRY_POINT_NAME = "azure_openai"
 EXTENSION_ENTRY_POINT_GROUP = "azure_openai_connector"
 
-_lock = threading.Lock()
-_host_manager: Optional[pluggy.PluginManager] = None
-_extension_manager: Optional[pluggy.PluginManager] = None
 #: (entry point name, error text) for every extension plugin that failed to load.
 plugin_load_errors: List[Tuple[str, str]] = []
 
@@ -45,43 +42,35 @@ def _installed_entry_points() -> Dict[str, Tuple[Any, ...]]:
     return {group: tuple(everything.get(group, ())) for group in groups}  # Python 3.9: a dict
 
 
-def host_plugin_manager() -> pluggy.PluginManager:
-    """What a host builds: a manager for `workflow_connectors` with our plugin found by entry point."""
-    global _host_manager
-    if _host_manager is None:
-        with _lock:
-            if _host_manager is None:
-                manager = pluggy.PluginManager(hookspecs.HOST_PROJECT)
-                manager.add_hookspecs(hookspecs.HostSpecs)
-                ours = [ep for ep in _entry_points(HOST_ENTRY_POINT_GROUP)
-                        if ep.name == HOST_ENTRY_POINT_NAME]
-                if ours:
-                    manager.register(ours[0].load(), name=HOST_ENTRY_POINT_NAME)
-                else:
-                    # Running from a source tree that was never installed: same module, found by name.
-                    from . import plugin
+def _build_host_manager() -> pluggy.PluginManager:
+    manager = pluggy.PluginManager(hookspecs.HOST_PROJECT)
+    manager.add_hookspecs(hookspecs.HostSpecs)
+    ours = [ep for ep in _entry_points(HOST_ENTRY_POINT_GROUP) if ep.name == HOST_ENTRY_POINT_NAME]
+    if ours:
+        manager.register(ours[0].load(), name=HOST_ENTRY_POINT_NAME)
+    else:
+        # Running from a source tree that was never installed: same module, found by name.
+        from . import plugin
 
-                    logger.debug("entry point %s:%s not installed; registering the plugin module directly",
-                                 HOST_ENTRY_POINT_GROUP, HOST_ENTRY_POINT_NAME)
-                    manager.register(plugin, name=HOST_ENTRY_POINT_NAME)
-                _host_manager = manager
-    return _host_manager
+        logger.debug("entry point %s:%s not installed; registering the plugin module directly",
+                     HOST_ENTRY_POINT_GROUP, HOST_ENTRY_POINT_NAME)
+        manager.register(plugin, name=HOST_ENTRY_POINT_NAME)
+    return manager
 
 
-def extension_manager() -> pluggy.PluginManager:
-    """The connector's own manager: auth and observer hooks from third-party plugins."""
-    global _extension_manager
-    if _extension_manager is None:
-        with _lock:
-            if _extension_manager is None:
-                manager = pluggy.PluginManager(hookspecs.EXTENSION_PROJECT)
-                manager.add_hookspecs(hookspecs.ExtensionSpecs)
-                for entry_point in _entry_points(EXTENSION_ENTRY_POINT_GROUP):
-                    try:
-                        manager.register(entry_point.load(), name=entry_point.name)
-                    except Exception as exc:  # noqa: BLE001 - any plugin bug must stay contained
-                        plugin_load_errors.append((entry_point.name, f"{type(exc).__name__}: {exc}"))
-                        logger.warning("skipping plugin %r: %s: %s", entry_point.name,
-                                       type(exc).__name__, exc)
-                _extension_manager = manager
-    return _extension_manager
+def _build_extension_manager() -> pluggy.PluginManager:
+    manager = pluggy.PluginManager(hookspecs.EXTENSION_PROJECT)
+    manager.add_hookspecs(hookspecs.ExtensionSpecs)
+    for entry_point in _entry_points(EXTENSION_ENTRY_POINT_GROUP):
+        try:
+            manager.register(entry_point.load(), name=entry_point.name)
+        except Exception as exc:  # noqa: BLE001 - any plugin bug must stay contained
+            plugin_load_errors.append((entry_point.name, f"{type(exc).__name__}: {exc}"))
+            logger.warning("skipping plugin %r: %s: %s", entry_point.name, type(exc).__name__, exc)
+    return manager
+
+
+#: What a host builds: a manager for `workflow_connectors` with our plugin found by entry point.
+host_plugin_manager = ProcessSingleton(_build_host_manager)
+#: The connector's own manager: auth and observer hooks from third-party plugins.
+extension_manager = ProcessSingleton(_build_extension_manager)

@@ -10,7 +10,8 @@ import threading
 from collections import OrderedDict
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
-from . import actions
+from . import actions, process_state
+from .process_state import ProcessSingleton
 from .connection import Connection, connection_from_values
 from .errors import InputValidationError
 from .http import HttpClient, redact
@@ -35,6 +36,12 @@ class Runtime:
         # Connection values already validated, and their Connection (immutable): a worker sends the
         # same connection with every step, and checking it again cost about as much as the inputs.
         self._connections: Dict[tuple, Connection] = {}
+        process_state.renew_after_fork(self)
+
+    def after_fork_in_child(self) -> None:
+        """Forget (never close: they are the parent's) the inherited clients; renew the lock."""
+        self._lock = threading.Lock()
+        self._clients = OrderedDict()
 
     def run(self, action: str, connection: Optional[Mapping[str, Any]],
             inputs: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
@@ -125,17 +132,11 @@ def _without_key(problems: List[Dict[str, str]],
     return [{**problem, "message": redact(problem["message"], secrets)} for problem in problems]
 
 
-_default: Optional[Runtime] = None
-_default_lock = threading.Lock()
+def _wired_runtime() -> Runtime:
+    from .plugins import extension_manager
+
+    return Runtime(hooks=extension_manager().hook)
 
 
-def default_runtime() -> Runtime:
-    """The process-wide runtime the host plugin uses, wired to the extension plugins."""
-    global _default
-    if _default is None:
-        with _default_lock:
-            if _default is None:
-                from .plugins import extension_manager
-
-                _default = Runtime(hooks=extension_manager().hook)
-    return _default
+#: The process-wide runtime the host plugin uses, wired to the extension plugins.
+default_runtime = ProcessSingleton(_wired_runtime)
