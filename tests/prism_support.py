@@ -24,12 +24,16 @@ PRISM_VERSION = "5.14.2"
 
 OPENAI_SPEC_FILE = "openai-openapi.json"
 AZURE_SPEC_FILE = "azure-openai-inference-2024-10-21.json"
-# From /work/shared/specs/README.md: the specs are read-only data, so any drift is a bug.
+AZURE_V1_SPEC_FILE = "azure-openai-v1.json"
+AZURE_V1_PREVIEW_SPEC_FILE = "azure-openai-v1-preview.json"
+# tests/specs/SOURCES.md: unmodified copies, read-only data, so any drift is a bug.
 SPEC_SHA256 = {
     OPENAI_SPEC_FILE: "bbfd19abcde0e7412da99378deb2a959ccdd3a812f97c9e35901921e8e973f9a",
     AZURE_SPEC_FILE: "8efc665c79a5a5e7d3137d9378da074d9956d042150a1d0a6ffc6ba95cc1bf47",
+    AZURE_V1_SPEC_FILE: "1eb122f13d2467bdff9e447cd79bb467d3df7ee3f54d50f7174339c711715bd6",
+    AZURE_V1_PREVIEW_SPEC_FILE: "12d9176d7b21b134d754fec1a4051c9d7638e55b9b034c3eb91644d91656e853",
 }
-SPECS_DIR_ENV = "AOC_SPECS_DIR"
+SPECS_DIR = REPO_ROOT / "tests" / "specs"
 
 LOOPBACK = "127.0.0.1"
 READY_MARKER = "Prism is listening on"
@@ -112,22 +116,11 @@ def ensure_prism_installed(timeout: float = NPM_CI_TIMEOUT_S) -> Path:
 # Specs
 
 
-def specs_dir() -> Path:
-    """Folder holding the official specs: $AOC_SPECS_DIR, else <repo>/../shared/specs."""
-    override = os.environ.get(SPECS_DIR_ENV)
-    if override:
-        return Path(override).expanduser().resolve()
-    return (REPO_ROOT.parent / "shared" / "specs").resolve()
-
-
 def spec_path(file_name: str) -> Path:
-    """Path of one official spec, with a clear error when the folder is not where expected."""
-    path = specs_dir() / file_name
+    """Path of one vendored official spec (tests/specs)."""
+    path = SPECS_DIR / file_name
     if not path.is_file():
-        raise FileNotFoundError(
-            f"spec {file_name} not found in {specs_dir()}; clone shared/ beside the repo "
-            f"or set {SPECS_DIR_ENV}"
-        )
+        raise FileNotFoundError(f"spec {file_name} not found in {SPECS_DIR}")
     return path
 
 
@@ -179,8 +172,12 @@ def preprocess_spec(src: Path, dst: Path, *, fix_nullable: bool = True) -> Path:
     """
     document = load_spec(Path(src))
     _rewrite_for_prism(document, fix_nullable)
-    server_url = (document.get("servers") or [{}])[0].get("url", "")
-    base_path = urlparse(server_url.replace("{endpoint}", "h")).path.rstrip("/")
+    _loosen_multipart_structures(document)
+    server_url = (document.get("servers") or [{}])[0].get("url", "").replace("{endpoint}", "h")
+    if server_url and "://" not in server_url:
+        # The v1 specs' server is "{endpoint}/openai/v1": the scheme is inside {endpoint}.
+        server_url = "https://" + server_url
+    base_path = urlparse(server_url).path.rstrip("/")
     if base_path:
         document["paths"] = {base_path + key: value for key, value in document["paths"].items()}
     dst = Path(dst)
@@ -188,6 +185,26 @@ def preprocess_spec(src: Path, dst: Path, *, fix_nullable: bool = True) -> Path:
     with open(dst, "w", encoding="utf-8") as handle:
         json.dump(document, handle, default=str)
     return dst
+
+
+def _loosen_multipart_structures(document: Any) -> None:
+    """Prism reads every multipart field as a string, so an object or array property (the v1
+    specs' `expires_after` on POST /files) could never pass: accept any value there (the field
+    stays required), so every other field of the form is still checked."""
+    schemas = document.get("components", {}).get("schemas", {})
+    for item in document.get("paths", {}).values():
+        for operation in item.values():
+            if not isinstance(operation, dict):
+                continue
+            form = operation.get("requestBody", {}).get("content", {}).get("multipart/form-data")
+            if not form or "schema" not in form:
+                continue
+            schema = form["schema"]
+            if "$ref" in schema:
+                schema = form["schema"] = json.loads(json.dumps(schemas[schema["$ref"].rsplit("/", 1)[-1]]))
+            for name, field in schema.get("properties", {}).items():
+                if isinstance(field, dict) and field.get("type") in ("object", "array"):
+                    schema["properties"][name] = {}
 
 
 def count_untyped_nullable(document: Any) -> int:

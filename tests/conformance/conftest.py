@@ -56,6 +56,20 @@ def azure_prism_spec(prism_spec_dir: Path) -> Path:
     return prism_support.preprocess_spec(source, prism_spec_dir / "azure.prism.json")
 
 
+@pytest.fixture(scope="session")
+def azure_v1_prism_spec(prism_spec_dir: Path) -> Path:
+    """Preprocessed copy of Azure's v1 GA spec (paths under /openai/v1)."""
+    source = prism_support.spec_path(prism_support.AZURE_V1_SPEC_FILE)
+    return prism_support.preprocess_spec(source, prism_spec_dir / "azure-v1.prism.json")
+
+
+@pytest.fixture(scope="session")
+def azure_v1_preview_prism_spec(prism_spec_dir: Path) -> Path:
+    """Preprocessed copy of Azure's v1 preview spec (the GA routes plus image generation)."""
+    source = prism_support.spec_path(prism_support.AZURE_V1_PREVIEW_SPEC_FILE)
+    return prism_support.preprocess_spec(source, prism_spec_dir / "azure-v1-preview.prism.json")
+
+
 def _serve(name: str, spec: Path, binary: Path) -> Iterator[PrismServer]:
     server = PrismServer.mock(spec, binary=binary)
     try:
@@ -76,6 +90,19 @@ def prism_openai(prism_executable: Path, openai_prism_spec: Path) -> Iterator[Pr
 def prism_azure(prism_executable: Path, azure_prism_spec: Path) -> Iterator[PrismServer]:
     """Prism mock of the Azure spec; `.url` + `/openai/deployments/{dep}/...?api-version=...`."""
     yield from _serve("azure", azure_prism_spec, prism_executable)
+
+
+@pytest.fixture(scope="session")
+def prism_azure_v1(prism_executable: Path, azure_v1_prism_spec: Path) -> Iterator[PrismServer]:
+    """Prism mock of Azure's v1 GA spec; `.url` + `/openai/v1/chat/completions` etc."""
+    yield from _serve("azure-v1", azure_v1_prism_spec, prism_executable)
+
+
+@pytest.fixture(scope="session")
+def prism_azure_v1_preview(prism_executable: Path,
+                           azure_v1_preview_prism_spec: Path) -> Iterator[PrismServer]:
+    """Prism mock of Azure's v1 preview spec; `.url` + `/openai/v1/images/generations?api-version=preview`."""
+    yield from _serve("azure-v1-preview", azure_v1_preview_prism_spec, prism_executable)
 
 
 def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]

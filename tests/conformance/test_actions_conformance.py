@@ -13,7 +13,7 @@ token limits, participant names), a test named for it shows our refusal next to 
 the same body.
 
 Not judged: raw_request's default path on Azure (/v1/models reaches Azure's v1 API, which the
-2024-10-21 spec does not describe); Azure's v1 API and preview versions (no spec in shared/specs).
+2024-10-21 spec does not describe); Azure's v1 API and preview versions (not covered here yet).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ the violations) -> emulator. The OpenAI spec declares no error answers for most 
 Prism cannot judge those; their bodies are checked here against the spec's own `ErrorResponse`
 schema instead.
 
-Not certified: Azure's v1 API and preview versions (no spec in shared/specs) and the audio routes
+Not certified: Azure's v1 API and preview versions (not covered here yet) and the audio routes
 (the emulator has none and no action uses them).
 """
 
