@@ -92,6 +92,16 @@ class Connection:
         return (f"{self.base_url}/openai/deployments/{deployment}/{operation}"
                 f"?api-version={quote(self.api_version, safe='')}")
 
+    def resource_url(self, *segments: str) -> str:
+        """URL of a route that names no deployment (``resource_url("files", file_id, "content")``):
+        Azure keeps files and batches per resource, on the v1 and the dated API alike."""
+        path = "/".join(quote(segment, safe="") for segment in segments)
+        if self.is_openai:
+            return f"{self.base_url}/{path}"
+        if not self.deployment_in_path:
+            return f"{self.base_url}/openai/v1/{path}"
+        return f"{self.base_url}/openai/{path}?api-version={quote(self.api_version, safe='')}"
+
     def request_body(self, model: str, fields: Dict[str, Any]) -> Dict[str, Any]:
         """The JSON body for an inference call: `model` first where the API wants it in the body."""
         if self.deployment_in_path:

@@ -178,3 +178,15 @@ class ApiTimeoutError(ApiConnectionError):
     """No answer within the connect or read timeout."""
 
     kind = "timeout"
+
+
+class NotProcessedError(ApiError):
+    """A batch request the service never ran: the batch expired, was cancelled or failed first."""
+
+    kind = "not_processed"
+
+
+class BatchNotFinishedError(ApiError):
+    """Results were asked for while the batch is still running (`.code` is its status)."""
+
+    kind = "batch_not_finished"

@@ -21,6 +21,10 @@ HANDLER_MODULES: Dict[str, str] = {
     "create_multiple_chat_completions": "create_multiple_chat_completions",
     "raw_request": "raw_request",
     "summarize_text": "summarize_text",
+    "submit_batch": "submit_batch",
+    "get_batch_status": "get_batch_status",
+    "get_batch_results": "get_batch_results",
+    "cancel_batch": "cancel_batch",
 }
 
 

@@ -19,22 +19,30 @@ def chat_completion(client: HttpClient, model: str, fields: Dict[str, Any], *,
     response = client.request("POST", connection.operation_url("chat/completions", model),
                               json_body=connection.request_body(model, fields),
                               action=action, pacer=pacer)
-    answer = response.json()
+    answer = checked_answer(response.json(), status=response.status, request_id=response.request_id,
+                            attempts=response.attempts)
+    answer["request_id"] = response.request_id
+    return answer
+
+
+def checked_answer(answer: Any, *, status: int, request_id: Optional[str], attempts: int) -> Dict[str, Any]:
+    """A chat.completion body, or the typed error it stands for: InvalidResponseError without
+    choices, ContentFilterError when every choice was cut by the output filter. (Batch results
+    deliver the same bodies inside their output lines.)"""
     choices = answer.get("choices") if isinstance(answer, dict) else None
     if not isinstance(choices, list) or not choices or not all(
             isinstance(choice, dict) and isinstance(choice.get("message"), dict) for choice in choices):
         raise InvalidResponseError("The chat answer has no choices with a message",
-                                   status=response.status, code="missing_choices",
-                                   request_id=response.request_id, attempts=response.attempts)
+                                   status=status, code="missing_choices",
+                                   request_id=request_id, attempts=attempts)
     if all(choice.get("finish_reason") == "content_filter" for choice in choices):
         raise ContentFilterError(
             "The model's output was filtered by the content management policy",
-            status=response.status, code="content_filter", request_id=response.request_id,
-            attempts=response.attempts,
+            status=status, code="content_filter", request_id=request_id,
+            attempts=attempts,
             details={"content_filter_results": [choice.get("content_filter_results", {})
                                                 for choice in choices],
                      "partial_content": [choice["message"].get("content") for choice in choices]})
-    answer["request_id"] = response.request_id
     return answer
 
 

@@ -23,6 +23,8 @@ class Call:
     serial: int
     base_url: str
     files: FileStore
+    #: The resource's batch jobs (emulator.batches.BatchStore).
+    batches: Any = None
 
     @property
     def api_version(self) -> Optional[str]:

@@ -7,7 +7,7 @@ from typing import Any, Dict, List
 from . import responses, validation
 from .call import Call
 from .errors import AZURE, ApiError, bad_request
-from .files import UPLOAD_PURPOSES
+from .files import UPLOAD_PURPOSES, upload_expiry, upload_status
 from .multipart import is_multipart
 from .reply import Reply, json_reply
 
@@ -120,7 +120,10 @@ def upload_file(call: Call) -> Reply:
     validation.one_of("purpose", purpose, UPLOAD_PURPOSES)
     if not request.files:
         raise bad_request("Missing required parameter: 'file'.", param="file", code="missing_required_parameter")
-    stored = [call.files.add(part["filename"], purpose, part["data"]) for part in request.files]
+    azure = call.dialect == AZURE
+    expiry = upload_expiry(request.form, azure)
+    stored = [call.files.add(part["filename"], purpose, part["data"], status=upload_status(purpose, azure),
+                             expires_after=expiry) for part in request.files]
     primary = next((s for s, part in zip(stored, request.files) if part["field"] == "file"), stored[0])
     return json_reply(200, primary.as_object())
 
@@ -141,7 +144,14 @@ def list_files(call: Call) -> Reply:
 
 
 def retrieve_file(call: Call) -> Reply:
-    return json_reply(200, _stored_file(call).as_object())
+    _stored_file(call)
+    return json_reply(200, call.files.look(call.params["file_id"]).as_object())
+
+
+def delete_file(call: Call) -> Reply:
+    file_id = _stored_file(call).file_id
+    call.files.delete(file_id)
+    return json_reply(200, {"id": file_id, "object": "file", "deleted": True})
 
 
 def download_file(call: Call) -> Reply:

@@ -8,10 +8,12 @@ from typing import Dict, FrozenSet, List, Optional, Tuple
 
 from .call import Call, Handler
 from .errors import AZURE, OPENAI, ApiError, azure_error, openai_error, unauthorized_body
+from .batches import BatchStore, cancel_batch, create_batch, list_batches, retrieve_batch
 from .files import FileStore
 from .handlers import (
     create_chat_completion,
     create_completion,
+    delete_file,
     download_file,
     list_files,
     list_models,
@@ -51,6 +53,10 @@ class Service:
     bearer_tokens: FrozenSet[str]
     base_url: str = ""
     files: FileStore = field(default_factory=FileStore)
+    batches: BatchStore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.batches = BatchStore(self.files)
 
     def answer(self, request: RecordedRequest, json_ok: bool, serial: int) -> Reply:
         dialect = dialect_for(request.path)
@@ -78,7 +84,8 @@ class Service:
             refusal = check_api_version(request.query.get("api-version"), required=route.azure_dated)
             if refusal is not None:
                 return refusal
-        call = Call(request, json_ok, dialect, route.azure_dated, params, serial, self.base_url, self.files)
+        call = Call(request, json_ok, dialect, route.azure_dated, params, serial, self.base_url, self.files,
+                    self.batches)
         return handler(call)
 
     def authorized(self, request: RecordedRequest, dialect: str) -> bool:
@@ -161,8 +168,21 @@ def _build_routes() -> List[Route]:
             _route(f"{prefix}/models", dialect, dated, "Models_List", GET=list_models),
             _route(f"{prefix}/models/{{model}}", dialect, dated, "Models_Get", GET=retrieve_model),
             _route(f"{prefix}/files", dialect, dated, "Files_Upload", POST=upload_file, GET=list_files),
-            _route(f"{prefix}/files/{{file_id}}", dialect, dated, "Files_Get", GET=retrieve_file),
+            _route(f"{prefix}/files/{{file_id}}", dialect, dated, "Files_Get", GET=retrieve_file, DELETE=delete_file),
             _route(f"{prefix}/files/{{file_id}}/content", dialect, dated, "Files_GetContent", GET=download_file),
+        ]
+    routes += _batch_routes()
+    return routes
+
+
+def _batch_routes() -> List[Route]:
+    """The Batch API, and deleting files, on OpenAI's, Azure's dated and Azure's v1 routes."""
+    routes: List[Route] = []
+    for prefix, dialect, dated in (("/v1", OPENAI, False), ("/openai", AZURE, True), ("/openai/v1", AZURE, False)):
+        routes += [
+            _route(f"{prefix}/batches", dialect, dated, "Batches_Create", POST=create_batch, GET=list_batches),
+            _route(f"{prefix}/batches/{{batch_id}}", dialect, dated, "Batches_Get", GET=retrieve_batch),
+            _route(f"{prefix}/batches/{{batch_id}}/cancel", dialect, dated, "Batches_Cancel", POST=cancel_batch),
         ]
     return routes
 
