@@ -56,9 +56,19 @@ def _summary(result: Dict[str, Any]) -> str:
         return f"{len(result['images'])} image(s), {len(result['errors'])} error(s)"
     if "totals" in result:
         return f"{result['totals']['succeeded']} succeeded, {result['totals']['failed']} failed"
+    if "batch_id" in result:
+        return f"batch {result['batch_id']}: {result['status']}"
     if "status" in result:
         return f"HTTP {result['status']}"
     return ""
+
+
+def _from_earlier_steps(action: Mapping[str, Any], earlier: Mapping[str, Any]) -> Dict[str, Any]:
+    """The defaults cover every input but those naming what an earlier step made (Get Batch Status
+    needs the batch_id Submit Batch returned): those come from the earlier result of that name."""
+    fields = action["inputs"]["properties"]
+    return {name: earlier[name] for name in action["inputs"].get("required", ())
+            if "default" not in fields[name] and name in earlier}
 
 
 def run_demo(environ: Mapping[str, str], only: Optional[str] = None) -> int:
@@ -80,11 +90,14 @@ def run_demo(environ: Mapping[str, str], only: Optional[str] = None) -> int:
     steps: List[Dict[str, Any]] = []
     with ExitStack() as stack:
         for service, connection in _connections(environ, stack):
+            earlier: Dict[str, Any] = {}
             for key in actions:
                 started = time.perf_counter()
-                step: Dict[str, Any] = {"service": service, "action": key, "inputs": {}}
+                inputs = _from_earlier_steps(manifest["actions"][key], earlier)
+                step: Dict[str, Any] = {"service": service, "action": key, "inputs": inputs}
                 try:
-                    result = manager.hook.execute_action(action=key, connection=connection, inputs={})
+                    result = manager.hook.execute_action(action=key, connection=connection, inputs=inputs)
+                    earlier.update(result)
                     step.update(ok=True, result=result)
                     outcome = f"ok: {_summary(result)}"
                 except ConnectorError as error:

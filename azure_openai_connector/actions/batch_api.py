@@ -106,6 +106,8 @@ def upload_input(client: HttpClient, data: bytes, expiry_days: int, *, action: s
     response = client.request("POST", connection.resource_url("files"), data=form,
                               files={"file": (INPUT_FILE_NAME, data, "application/jsonl")}, action=action)
     uploaded = _object(response)
+    if connection.is_openai:
+        return uploaded  # usable at once; OpenAI's file status field is deprecated
     return _wait_until_processed(client, uploaded, response, action=action)
 
 

@@ -12,6 +12,7 @@ their own input so tests need no clock and no extra knobs.
   to the error file with `batch_expired` / `batch_cancelled`.
 - Output and error lines come in a shuffled order, seeded by the job's number: as with the
   service, only `custom_id` ties an answer to its request.
+- A finished example job, `batch_emulator_example` (three prompts), is there from the start.
 - Broken input files fail the job with Azure's validation codes (`invalid_json_line`,
   `duplicate_custom_id`, `model_mismatch`, `url_mismatch`, `empty_file`, `too_many_tasks`), and a
   file starting with a byte order mark fails with Azure's misleading deployment message.
@@ -33,6 +34,8 @@ from .files import FileStore, StoredFile
 from .handlers import CHAT_ROLES
 from .reply import Reply, json_reply
 
+EXAMPLE_BATCH_ID = "batch_emulator_example"
+EXAMPLE_PROMPTS = ("What is a batch?", "Why is it half the price?", "When does it finish?")
 COMPLETION_WINDOWS = ("24h",)
 OPENAI_ENDPOINTS = ("/v1/responses", "/v1/chat/completions", "/v1/embeddings", "/v1/completions",
                     "/v1/moderations", "/v1/images/generations", "/v1/images/edits", "/v1/videos")
@@ -67,6 +70,7 @@ class Job:
     problems: List[Dict[str, Any]]
     polls_to_finish: int
     ending: str  # "complete" or "expire"; becomes "cancel" on a cancel
+    batch_id: str = ""
     status: str = "validating"
     fetches: int = 0
     ran: int = 0  # lines run so far (in input order)
@@ -76,9 +80,8 @@ class Job:
     succeeded: int = 0
     failed: int = 0
 
-    @property
-    def batch_id(self) -> str:
-        return f"batch_emu{self.serial:010d}"
+    def __post_init__(self) -> None:
+        self.batch_id = self.batch_id or f"batch_emu{self.serial:010d}"
 
     def as_object(self) -> Dict[str, Any]:
         total = len(self.lines) if not self.problems else 0
@@ -115,6 +118,7 @@ class BatchStore:
         self._lock = threading.Lock()
         self._jobs: Dict[str, Job] = {}
         self._serial = 0
+        self._seed_example()
 
     def create(self, dialect: str, body: Dict[str, Any]) -> Job:
         input_file_id = validation.string(body, "input_file_id", required_field=True)
@@ -142,6 +146,19 @@ class BatchStore:
                       lines, problems, polls, ending)
             self._jobs[job.batch_id] = job
         return job
+
+    def _seed_example(self) -> None:
+        """A finished batch to look at (status, results) without running one first."""
+        requests = "".join(json.dumps({"custom_id": f"{index:06d}", "method": "POST", "url": "/v1/chat/completions",
+                                       "body": {"model": "gpt-4o-mini",
+                                                "messages": [{"role": "user", "content": prompt}]}}) + "\n"
+                           for index, prompt in enumerate(EXAMPLE_PROMPTS))
+        stored = self.files.add("example_batch_input.jsonl", "batch", requests.encode("utf-8"))
+        lines, _ = read_input(stored, "openai", "/v1/chat/completions")
+        job = Job(0, "openai", "/v1/chat/completions", stored.file_id, {"example": "true"}, stored.created_at,
+                  lines, [], 1, "complete", batch_id=EXAMPLE_BATCH_ID)
+        self._finish(job, "completed")
+        self._jobs[job.batch_id] = job
 
     def fetch(self, batch_id: str) -> Job:
         """The job as a poll sees it: each fetch moves it on one step."""
