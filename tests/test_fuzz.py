@@ -31,6 +31,7 @@ from jsonschema import Draft7Validator
 
 from azure_openai_connector import actions as action_handlers
 from azure_openai_connector.emulator import Emulator
+from azure_openai_connector.emulator.batches import EXAMPLE_BATCH_ID
 from azure_openai_connector.errors import (ApiConnectionError, ApiError, BadRequestError, ConnectorError,
                                            InputValidationError)
 from azure_openai_connector.manifest import load_manifest
@@ -116,6 +117,10 @@ def coherent_raw_requests(draw: Any) -> Dict[str, Any]:
 OVERRIDES: Dict[str, Dict[str, Any]] = {
     **{action: {"model": model_names(action)} for action in ACTIONS
        if "model" in MANIFEST.action(action).inputs.fields},
+    # Mostly the emulator's example batch, so status, results and cancel get answers to check.
+    **{action: {"batch_id": st.one_of(st.just(EXAMPLE_BATCH_ID), st.just(EXAMPLE_BATCH_ID),
+                                      valid(MANIFEST.action(action).inputs.fields["batch_id"]))}
+       for action in ACTIONS if "batch_id" in MANIFEST.action(action).inputs.fields},
     "raw_request": {
         "url": st.one_of(st.sampled_from(RAW_PATHS), valid(MANIFEST.action("raw_request").inputs.fields["url"])),
         "file_data": st.dictionaries(st.text(min_size=1, max_size=10), FILE_VALUES, max_size=2),

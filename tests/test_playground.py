@@ -18,6 +18,7 @@ from typing import Any, Dict, Iterator, Mapping, Optional, Tuple
 import pytest
 
 from azure_openai_connector import cli
+from azure_openai_connector.emulator.batches import EXAMPLE_BATCH_ID
 from azure_openai_connector.forms import action_form
 from azure_openai_connector.manifest import load_manifest
 from azure_openai_connector.playground import Playground, scrub
@@ -251,7 +252,9 @@ def test_connector_document_names_the_environment_service(env_playground):
 @pytest.mark.parametrize("action", ACTIONS)
 @pytest.mark.parametrize("openai", [False, True])
 def test_every_action_runs_with_its_defaults_on_the_emulator(playground, action, openai):
-    answer = run_step(playground, action, {"is_openai_key": openai} if openai else {})
+    # An action on an existing batch gets the emulator's example batch: no default can name one.
+    inputs = {"batch_id": EXAMPLE_BATCH_ID} if "batch_id" in load_manifest().action(action).inputs.fields else {}
+    answer = run_step(playground, action, {"is_openai_key": openai} if openai else {}, inputs)
     assert answer["ok"] is True, answer
     assert answer["ran_on"] == {"source": "emulator", "service": "openai" if openai else "azure"}
     assert isinstance(answer["duration_ms"], (int, float)) and answer["duration_ms"] >= 0

@@ -273,10 +273,10 @@ def _answer_body(answer: Optional[Dict[str, Any]], batch_status: str, secrets: T
         body = response.get("body")
         if isinstance(status, int) and status < 300:
             return checked_answer(body, status=status, request_id=request_id, attempts=1)
-        content = json.dumps(body).encode("utf-8") if not isinstance(body, str) else body.encode("utf-8")
-        return _raise(error_from_response(status if isinstance(status, int) else 500,
-                                          {"x-request-id": request_id} if request_id else {}, content,
-                                          attempts=1, secrets=secrets))
+        content = body.encode("utf-8") if isinstance(body, str) else json.dumps(body).encode("utf-8")
+        raise error_from_response(status if isinstance(status, int) else 500,
+                                  {"x-request-id": request_id} if request_id else {}, content,
+                                  attempts=1, secrets=secrets)
     error = answer.get("error") if isinstance(answer.get("error"), dict) else {}
     code = str(error.get("code") or "unknown_error")
     message = str(error.get("message") or "The batch gave no answer for this request")
@@ -285,10 +285,6 @@ def _answer_body(answer: Optional[Dict[str, Any]], batch_status: str, secrets: T
     if code == "request_timeout":
         raise errors.ApiTimeoutError(f"The service did not answer this batch request in time ({message})")
     raise errors.ApiError(message, code=code)
-
-
-def _raise(error: errors.ConnectorError) -> Dict[str, Any]:
-    raise error
 
 
 def _item(index: int, prompt: str, answer: Dict[str, Any]) -> Dict[str, Any]:

@@ -259,6 +259,10 @@ UNUSABLE_MOCK_ANSWERS = {
 }
 
 
+# The Batch API actions: test_batch_conformance.py (the 2024-10-21 spec has no files or batches).
+JUDGED_ELSEWHERE = frozenset({"submit_batch", "get_batch_status", "get_batch_results", "cancel_batch"})
+
+
 def case_ids() -> List[Any]:
     return [pytest.param(*key, id="-".join(key)) for key in CASES]
 
@@ -286,6 +290,8 @@ def test_the_every_option_cases_set_every_optional_input():
     """"Every optional input set" is checked, not assumed: per action and service the cases
     together set each optional input, each to a value other than its default."""
     for action_key, action in MANIFEST.actions.items():
+        if action_key in JUDGED_ELSEWHERE:
+            continue
         fields = action.inputs.fields
         optional = {name for name in fields if name not in action.inputs.schema.get("required", ())}
         for service in CONNECTIONS:
