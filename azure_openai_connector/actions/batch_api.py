@@ -152,10 +152,12 @@ def create_batch(client: HttpClient, input_file_id: str, metadata: Optional[Dict
 
 
 def fetch_batch(client: HttpClient, batch_id: str, *, action: str) -> Dict[str, Any]:
+    """The batch object as the service reports it now."""
     return _object(client.request("GET", client.connection.resource_url("batches", batch_id), action=action))
 
 
 def cancel(client: HttpClient, batch_id: str, *, action: str) -> Dict[str, Any]:
+    """Ask the service to stop the batch; the answer is the batch object (usually `cancelling`)."""
     url = client.connection.resource_url("batches", batch_id, "cancel")
     return _object(client.request("POST", url, action=action))
 
@@ -255,6 +257,7 @@ def results(prompts: Dict[int, str], answers: List[Dict[str, Any]], batch_status
 
 
 def totals(items: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """Succeeded and failed counts and the summed usage, as create_multiple_chat_completions gives them."""
     failed = sum(1 for item in items if item["error"] is not None)
     return {"succeeded": len(items) - failed, "failed": failed,
             **total_usage(item["usage"] for item in items)}

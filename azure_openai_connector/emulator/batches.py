@@ -179,6 +179,7 @@ class BatchStore:
             return job
 
     def listed(self, after: Optional[str], limit: int) -> Tuple[List[Job], bool]:
+        """One page of jobs, newest first, after the job `after`; and whether more follow."""
         with self._lock:
             newest_first = sorted(self._jobs.values(), key=lambda job: job.serial, reverse=True)
         if after is not None:
