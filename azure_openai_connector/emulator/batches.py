@@ -107,7 +107,9 @@ class Job:
         answer["metadata"] = self.metadata
         if self.dialect != AZURE and self.lines:
             answer["model"] = str(self.lines[0].get("body", {}).get("model", ""))
-        return answer
+        # The service sends null for what has not happened yet; the spec types those fields
+        # without null, and clients read a missing field the same way.
+        return {name: value for name, value in answer.items() if value is not None}
 
 
 class BatchStore:
