@@ -42,7 +42,7 @@ def run_action(action: str, connection: Optional[Mapping[str, Any]],
     """Run one step exactly as a host does: find the plugin through its entry point, validate
     the connection and inputs against the manifest (missing inputs take its defaults), call the
     service, and return plain JSON. Raises a `ConnectorError` subclass on failure."""
-    from .plugins import host_plugin_manager
+    from .host_manager import host_plugin_manager
 
     return host_plugin_manager().hook.execute_action(
         action=action, connection=connection, inputs={} if inputs is None else inputs)

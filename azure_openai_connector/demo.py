@@ -24,7 +24,7 @@ def _progress(message: str) -> None:
 
 def _discover_like_a_host() -> Tuple[Any, Dict[str, Any]]:
     """Find the connector through its entry point with pluggy alone, as a host platform does."""
-    from .plugins import host_plugin_manager
+    from .host_manager import host_plugin_manager
 
     manager = host_plugin_manager()
     return manager, manager.hook.connector_manifest()

@@ -11,7 +11,6 @@ from collections import OrderedDict
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
 from . import actions, process_state
-from .process_state import ProcessSingleton
 from .connection import Connection, connection_from_values
 from .errors import InputValidationError
 from .http import HttpClient, redact
@@ -131,12 +130,3 @@ def _without_key(problems: List[Dict[str, str]],
     secrets = (key, key.strip())
     return [{**problem, "message": redact(problem["message"], secrets)} for problem in problems]
 
-
-def _wired_runtime() -> Runtime:
-    from .plugins import extension_manager
-
-    return Runtime(hooks=extension_manager().hook)
-
-
-#: The process-wide runtime the host plugin uses, wired to the extension plugins.
-default_runtime = ProcessSingleton(_wired_runtime)

@@ -24,8 +24,8 @@ from .common import API_KEY, CHAT_MESSAGES, OPENAI_MISSING, Benchmark, alternate
 # and build the connection's HTTP session.
 FIRST_STEP = f"""
 import azure_openai_connector
-from azure_openai_connector.plugins import host_plugin_manager
-from azure_openai_connector.runtime import default_runtime
+from azure_openai_connector.host_manager import host_plugin_manager
+from azure_openai_connector.host_hooks import default_runtime
 from azure_openai_connector.manifest import load_manifest
 host_plugin_manager()
 runtime = default_runtime()

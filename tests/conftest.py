@@ -12,7 +12,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from azure_openai_connector.emulator import Emulator
-from azure_openai_connector.plugins import extension_manager
+from azure_openai_connector.extensions import extension_manager
 from azure_openai_connector.runtime import Runtime
 
 from support import API_KEY, RecordedSleep

@@ -24,7 +24,7 @@ class RecordedSleep:
 @contextmanager
 def registered(plugin: Any, name: str) -> Iterator[Any]:
     """`plugin` registered on the connector's extension manager for the block, then removed."""
-    from azure_openai_connector.plugins import extension_manager
+    from azure_openai_connector.extensions import extension_manager
 
     manager = extension_manager()
     manager.register(plugin, name=name)

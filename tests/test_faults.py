@@ -29,7 +29,7 @@ from azure_openai_connector.emulator import playback
 from azure_openai_connector import http as http_module
 from azure_openai_connector.http import INITIAL_RETRY_DELAY, MAX_RETRY_AFTER, RetryPolicy
 from azure_openai_connector.manifest import load_manifest
-from azure_openai_connector.plugins import extension_manager
+from azure_openai_connector.extensions import extension_manager
 from azure_openai_connector.runtime import Runtime
 
 from support import API_KEY, AttemptRecorder, registered

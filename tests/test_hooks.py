@@ -10,7 +10,7 @@ import pytest
 import azure_openai_connector
 from azure_openai_connector import hookspecs
 from azure_openai_connector.emulator import Fault
-from azure_openai_connector.plugins import extension_manager
+from azure_openai_connector.extensions import extension_manager
 
 DOCS = (Path(__file__).resolve().parent.parent / "docs" / "hooks.md").read_text()
 

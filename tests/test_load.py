@@ -19,7 +19,7 @@ from jsonschema import Draft7Validator
 from azure_openai_connector import errors
 from azure_openai_connector.emulator import Emulator, Fault
 from azure_openai_connector.manifest import load_manifest
-from azure_openai_connector.plugins import extension_manager
+from azure_openai_connector.extensions import extension_manager
 from azure_openai_connector.runtime import Runtime
 
 from support import API_KEY, AttemptRecorder, registered

@@ -17,7 +17,7 @@ from azure_openai_connector.actions.batch import AdaptivePacer, Skipped, map_in_
 from azure_openai_connector.emulator import Fault
 from azure_openai_connector.http import INITIAL_RETRY_DELAY, Response
 from azure_openai_connector.manifest import load_manifest
-from azure_openai_connector.plugins import extension_manager
+from azure_openai_connector.extensions import extension_manager
 from azure_openai_connector.runtime import Runtime
 
 ACTION = "create_multiple_chat_completions"

@@ -23,7 +23,7 @@ from azure_openai_connector.errors import (
     ServerError,
 )
 from azure_openai_connector.manifest import load_manifest
-from azure_openai_connector.plugins import extension_manager
+from azure_openai_connector.extensions import extension_manager
 from azure_openai_connector.runtime import Runtime
 
 from support import API_KEY, RecordedSleep

@@ -28,7 +28,7 @@ import pytest
 
 from azure_openai_connector import errors, hookimpl
 from azure_openai_connector.emulator import Emulator, Fault
-from azure_openai_connector.plugins import extension_manager
+from azure_openai_connector.extensions import extension_manager
 from azure_openai_connector.runtime import Runtime
 
 from support import API_KEY, RecordedSleep
