@@ -29,7 +29,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from . import responses, validation
 from .call import Call
-from .errors import AZURE, ApiError, azure_error, bad_request, openai_error
+from .errors import AZURE, ServiceRefusal, azure_error, bad_request, openai_error
 from .files import FileStore, StoredFile
 from .handlers import CHAT_ROLES
 from .reply import Reply, json_reply
@@ -135,7 +135,7 @@ class BatchStore:
                               code="invalid_type")
         stored = self.files.get(str(input_file_id))
         if stored is None:
-            raise ApiError(404, f"No such File object: {input_file_id}", param="input_file_id")
+            raise ServiceRefusal(404, f"No such File object: {input_file_id}", param="input_file_id")
         if stored.purpose != "batch":
             raise bad_request(f"The file {input_file_id} was not uploaded with purpose 'batch'.",
                               param="input_file_id", code="invalid_file_purpose")
@@ -192,7 +192,7 @@ class BatchStore:
     def _find(self, batch_id: str) -> Job:
         job = self._jobs.get(batch_id)
         if job is None:
-            raise ApiError(404, f"No batch found with id '{batch_id}'.", param="batch_id")
+            raise ServiceRefusal(404, f"No batch found with id '{batch_id}'.", param="batch_id")
         return job
 
     def _advance(self, job: Job) -> None:
@@ -298,7 +298,7 @@ def run_line(job: Job, index: int, line: Dict[str, Any]) -> Dict[str, Any]:
         messages = validation.messages(body, CHAT_ROLES)
         validation.number(body, "temperature", 0, 2)
         limit = validation.integer(body, "max_completion_tokens", 1, None, None)
-    except ApiError as refusal:
+    except ServiceRefusal as refusal:
         return _line_answer(job, index, line, (refusal.status, refusal.body(job.dialect)), None)
     subject = responses.reply_subject(messages)
     if TIMEOUT_MARKER in subject:

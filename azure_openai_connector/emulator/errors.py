@@ -43,7 +43,7 @@ _OPENAI_STATUS_TEXT = {
 }
 
 
-class ApiError(Exception):
+class ServiceRefusal(Exception):
     """A request the emulated service refuses; rendered in the dialect of the route."""
 
     def __init__(
@@ -86,8 +86,8 @@ def azure_error(
     return {"error": error}
 
 
-def bad_request(message: str, param: Optional[str] = None, code: Optional[str] = None) -> ApiError:
-    return ApiError(400, message, param=param, code=code)
+def bad_request(message: str, param: Optional[str] = None, code: Optional[str] = None) -> ServiceRefusal:
+    return ServiceRefusal(400, message, param=param, code=code)
 
 
 def mask_key(key: str) -> str:

@@ -6,7 +6,7 @@ from typing import Any, Dict, List
 
 from . import responses, validation
 from .call import Call
-from .errors import AZURE, ApiError, bad_request
+from .errors import AZURE, ServiceRefusal, bad_request
 from .files import UPLOAD_PURPOSES, upload_expiry, upload_status
 from .multipart import is_multipart
 from .reply import Reply, json_reply
@@ -103,7 +103,7 @@ def retrieve_model(call: Call) -> Reply:
     model_id = call.params["model"]
     found = responses.find_model(model_id)
     if found is None:
-        raise ApiError(
+        raise ServiceRefusal(
             404, f"The model '{model_id}' does not exist", param="model", code="model_not_found"
         )
     return json_reply(200, found)
@@ -163,5 +163,5 @@ def _stored_file(call: Call) -> Any:
     file_id = call.params["file_id"]
     stored = call.files.get(file_id)
     if stored is None:
-        raise ApiError(404, f"No such File object: {file_id}", param="id")
+        raise ServiceRefusal(404, f"No such File object: {file_id}", param="id")
     return stored

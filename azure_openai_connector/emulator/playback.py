@@ -48,7 +48,7 @@ def play(fault: Fault, request: RecordedRequest, normal_answer: Callable[[], Rep
     if kind == "not_found":
         return json_reply(404, errors.not_found_body(dialect, _model_named(request)))
     if kind == "bad_request":
-        refusal = errors.ApiError(400, fault.message or "Invalid request.", param=fault.param, code=fault.code)
+        refusal = errors.ServiceRefusal(400, fault.message or "Invalid request.", param=fault.param, code=fault.code)
         return json_reply(400, refusal.body(dialect))
     if kind == "content_filter_prompt":
         return json_reply(400, errors.content_filter_prompt_body(fault.spec_shape))

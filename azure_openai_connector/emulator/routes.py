@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Dict, FrozenSet, List, Optional, Tuple
 
 from .call import Call, Handler
-from .errors import AZURE, OPENAI, ApiError, azure_error, openai_error, unauthorized_body
+from .errors import AZURE, OPENAI, ServiceRefusal, azure_error, openai_error, unauthorized_body
 from .batches import BatchStore, cancel_batch, create_batch, list_batches, retrieve_batch
 from .files import FileStore
 from .handlers import (
@@ -62,7 +62,7 @@ class Service:
         dialect = dialect_for(request.path)
         try:
             return self._answer(request, json_ok, serial, dialect)
-        except ApiError as refusal:
+        except ServiceRefusal as refusal:
             return json_reply(refusal.status, refusal.body(dialect if dialect != BLOB else OPENAI))
 
     def _answer(self, request: RecordedRequest, json_ok: bool, serial: int, dialect: str) -> Reply:

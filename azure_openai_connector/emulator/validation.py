@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Iterable, List, Optional
 
-from .errors import ApiError, bad_request
+from .errors import ServiceRefusal, bad_request
 
 INVALID_JSON_MESSAGE = (
     "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your "
@@ -82,7 +82,7 @@ def max_length(name: str, value: str, limit: int) -> None:
         )
 
 
-def unknown_parameter(name: str) -> ApiError:
+def unknown_parameter(name: str) -> ServiceRefusal:
     return bad_request(f"Unknown parameter: '{name}'.", param=name, code="unknown_parameter")
 
 
@@ -124,7 +124,7 @@ def _check_range(name: str, value: float, low: Optional[float], high: Optional[f
         )
 
 
-def _invalid_type(name: str, value: Any, expected: type) -> ApiError:
+def _invalid_type(name: str, value: Any, expected: type) -> ServiceRefusal:
     return bad_request(
         f"Invalid type for '{name}': expected {_TYPE_NAMES[expected]}, but got {_type_name(value)} instead.",
         param=name,
