@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Protocol, Type, TypeVar
 
 
 class ConnectorError(Exception):
@@ -190,3 +190,23 @@ class BatchNotFinishedError(ApiError):
     """Results were asked for while the batch is still running (`.code` is its status)."""
 
     kind = "batch_not_finished"
+
+
+ApiErrorClass = TypeVar("ApiErrorClass", bound=ApiError)
+
+
+class AnsweredRequest(Protocol):
+    """What an error about a 2xx answer is built from (an HTTP layer `Response`)."""
+
+    status: int
+    request_id: Optional[str]
+    attempts: int
+
+
+def answer_error(error_class: Type[ApiErrorClass], answer: AnsweredRequest, message: str,
+                 **fields: Any) -> ApiErrorClass:
+    """An error about a 2xx answer the connector cannot use, naming that answer's status, request
+    ID and attempt count (`fields` adds the code, details...)."""
+    return error_class(message, status=answer.status, request_id=answer.request_id,
+                       attempts=answer.attempts, **fields)
+

@@ -13,8 +13,9 @@ from typing import Any, Callable, Dict, List, Mapping, Optional
 from . import actions, process_state
 from .connection import Connection, connection_from_values
 from .errors import InputValidationError
-from .http import HttpClient, redact
+from .http import HttpClient
 from .manifest import load_manifest
+from .redaction import redact
 
 MAX_CACHED_CLIENTS = 32
 MAX_CACHED_CONNECTIONS = 256

@@ -26,7 +26,6 @@ from azure_openai_connector import errors
 from azure_openai_connector.actions import batch
 from azure_openai_connector.emulator import Emulator, Fault
 from azure_openai_connector.emulator import playback
-from azure_openai_connector import http as http_module
 from azure_openai_connector.http import INITIAL_RETRY_DELAY, MAX_RETRY_AFTER, RetryPolicy
 from azure_openai_connector.manifest import load_manifest
 from azure_openai_connector.extensions import extension_manager
@@ -112,8 +111,8 @@ def emulator(shared_emulator: Emulator) -> Iterator[Emulator]:
 @pytest.fixture
 def fake_time(monkeypatch: pytest.MonkeyPatch) -> FakeTime:
     fake = FakeTime()
-    # HTTP dates: the emulator writes them and the client reads them against one frozen wall clock.
-    monkeypatch.setattr(http_module, "time", FrozenWallClock(FROZEN_WALL_CLOCK))
+    # HTTP dates: the emulator writes them against a frozen wall clock, and the client (given the
+    # same clock in make_runtime) reads them against it.
     monkeypatch.setattr(playback, "time", FrozenWallClock(FROZEN_WALL_CLOCK))
     return fake
 
@@ -128,6 +127,7 @@ def attempts() -> Iterator[AttemptRecorder]:
 def make_runtime(fake: FakeTime, **options: Any) -> Runtime:
     # The batch pacer waits on the same fake clock, its pauses recorded apart from retry waits.
     return Runtime(hooks=extension_manager().hook, sleep=fake.sleep, clock=fake.clock,
+                   wall_clock=lambda: FROZEN_WALL_CLOCK,
                    random_fraction=lambda: JITTER_FRACTION,
                    pacer_factory=lambda limit: batch.AdaptivePacer(limit, clock=fake.clock, sleep=fake.pause),
                    **options)

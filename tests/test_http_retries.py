@@ -195,11 +195,21 @@ def test_a_redirect_is_not_followed_and_the_key_stays_home(emulator, connection,
 
 
 def test_parse_retry_after_prefers_milliseconds():
-    assert parse_retry_after({"retry-after-ms": "250", "retry-after": "9"}) == 0.25
-    assert parse_retry_after({"retry-after": "1.5"}) == 1.5
-    assert parse_retry_after({"retry-after": "soon"}) is None
-    assert parse_retry_after({"retry-after": "-1"}) is None
-    assert parse_retry_after({}) is None
+    def parsed(headers):
+        return parse_retry_after(headers, wall_clock=lambda: 0.0)
+
+    assert parsed({"retry-after-ms": "250", "retry-after": "9"}) == 0.25
+    assert parsed({"retry-after": "1.5"}) == 1.5
+    assert parsed({"retry-after": "soon"}) is None
+    assert parsed({"retry-after": "-1"}) is None
+    assert parsed({}) is None
+
+
+def test_an_http_date_retry_after_is_measured_against_the_injected_wall_clock():
+    headers = {"retry-after": "Fri, 15 Jan 2027 08:00:03 GMT"}
+    moment = 1800000000.0  # 2027-01-15 08:00:00 UTC
+    assert parse_retry_after(headers, wall_clock=lambda: moment) == 3.0
+    assert parse_retry_after(headers, wall_clock=lambda: moment + 10) == 0.0
 
 
 def test_backoff_grows_and_is_capped():

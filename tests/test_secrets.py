@@ -11,7 +11,8 @@ import pytest
 
 from azure_openai_connector import errors, run_action
 from azure_openai_connector.emulator import Fault
-from azure_openai_connector.http import error_from_response, redact, redact_headers
+from azure_openai_connector.http import error_from_response
+from azure_openai_connector.redaction import redact, redact_headers
 
 from support import API_KEY
 
@@ -37,7 +38,8 @@ def test_debug_log_and_errors_hold_no_key(emulator, connection, caplog, fault):
 
 def test_a_key_echoed_by_the_server_is_redacted_from_the_error():
     body = json.dumps({"error": {"message": f"Incorrect API key provided: {API_KEY}", "code": "invalid_api_key"}})
-    error = error_from_response(401, {"x-request-id": "r1"}, body.encode(), attempts=1, secrets=(API_KEY,))
+    error = error_from_response(401, {"x-request-id": "r1"}, body.encode(), attempts=1, secrets=(API_KEY,),
+                                wall_clock=lambda: 0.0)
     assert isinstance(error, errors.AuthenticationError)
     assert API_KEY not in str(error) and "***" in error.message
 

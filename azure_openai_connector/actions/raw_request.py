@@ -16,8 +16,9 @@ from urllib.parse import unquote_to_bytes
 
 from ..connection import Connection
 from ..errors import InputValidationError
-from ..http import RetryPolicy, Response, redact, redact_headers
+from ..http import RetryPolicy, Response
 from ..manifest import Action
+from ..redaction import redact, redact_headers
 from . import Step
 
 logger = logging.getLogger(__name__)

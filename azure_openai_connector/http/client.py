@@ -1,0 +1,296 @@
+"""The HTTP client: one pooled `requests.Session` per connection and the one request loop."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import time
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+
+import requests
+from requests.adapters import HTTPAdapter
+from requests.cookies import RequestsCookieJar, merge_cookies
+from requests.hooks import default_hooks
+from requests.sessions import merge_hooks
+from requests.structures import CaseInsensitiveDict
+
+from .. import errors, process_state
+from ..connection import Connection
+from ..redaction import credentials, hide_secrets_from_urllib3_logs, redact, redact_headers
+from .error_mapping import error_from_response, transport_error
+from .messages import Exchange, OutgoingRequest, Pacer, Response, RetryPolicy, request_id_of
+from .retry import parse_retry_after, retry_delay, should_retry
+
+# The name the request log had before the HTTP layer became a package: logging configs use it.
+logger = logging.getLogger("azure_openai_connector.http")
+
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 600.0
+POOL_SIZE = 64
+MAX_PREPARED_URLS = 256
+USER_AGENT = "azure-openai-connector/0.1.0 python-requests/" + requests.__version__
+
+
+class _FailedAttempt(Exception):
+    """One attempt's failure, with what the retry decision and the observers need."""
+
+    status: Optional[int] = None
+    retry_after: Optional[float] = None
+
+    def __init__(self, error: errors.ConnectorError, outgoing: Optional[OutgoingRequest],
+                 started: float) -> None:
+        super().__init__(error)
+        self.error = error
+        self.outgoing = outgoing
+        self.started = started
+
+
+class _ErrorStatus(_FailedAttempt):
+    """The service answered with an error status."""
+
+    def __init__(self, error: errors.ApiError, outgoing: Optional[OutgoingRequest], started: float,
+                 status: int, headers: Mapping[str, str], retry_after: Optional[float]) -> None:
+        super().__init__(error, outgoing, started)
+        self.api_error = error
+        self.status = status
+        self.headers = headers
+        self.retry_after = retry_after
+
+
+class _NoAnswer(_FailedAttempt):
+    """No answer came: a timeout, a refused or dropped connection, or a request that could not be sent."""
+
+
+class HttpClient:
+    """One pooled `requests.Session` for one connection, shared by every step that uses it.
+
+    `sleep`, `clock` (monotonic, for elapsed times), `wall_clock` (for HTTP dates) and
+    `random_fraction` (jitter) are injected so tests never wait and can assert exact delays."""
+
+    def __init__(
+        self,
+        connection: Connection,
+        *,
+        hooks: Any = None,
+        pool_size: int = POOL_SIZE,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        read_timeout: float = READ_TIMEOUT,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        random_fraction: Callable[[], float] = random.random,
+    ) -> None:
+        self.connection = connection
+        self.hooks = hooks
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.sleep = sleep
+        self.clock = clock
+        self.wall_clock = wall_clock
+        self.random_fraction = random_fraction
+        self.pool_size = pool_size
+        self.session = _new_session(connection, pool_size)
+        self._prepared_urls: Dict[str, str] = {}
+        hide_secrets_from_urllib3_logs(self)
+        process_state.renew_after_fork(self)
+
+    def after_fork_in_child(self) -> None:
+        """A new session for the child: the pooled sockets are the parent's (left open for it)."""
+        self.session = _new_session(self.connection, self.pool_size)
+
+    def __repr__(self) -> str:
+        return f"HttpClient({self.connection!r})"
+
+    def close(self) -> None:
+        """Close every pooled connection now. (urllib3 2's PoolManager.clear(), which
+        Session.close() calls, only forgets its pools: their sockets stayed open for as long as
+        anything, such as a kept error's traceback, still referred to a response.)"""
+        for adapter in {id(a): a for a in self.session.adapters.values()}.values():
+            pools = getattr(getattr(adapter, "poolmanager", None), "pools", None)
+            for key in list(pools.keys()) if pools is not None else ():
+                pool = pools.get(key)
+                if pool is not None:
+                    pool.close()  # idle connections now; busy ones when they come back
+        self.session.close()
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        json_body: Any = None,
+        data: Any = None,
+        files: Any = None,
+        params: Optional[Mapping[str, Any]] = None,
+        headers: Optional[Mapping[str, str]] = None,
+        read_timeout: Optional[float] = None,
+        retry: Optional[RetryPolicy] = None,
+        action: Optional[str] = None,
+        pacer: Optional[Pacer] = None,
+    ) -> Response:
+        """Send one logical request, retrying per `retry`; return the 2xx answer or raise."""
+        policy = retry or RetryPolicy()
+        request_headers = dict(headers or {})
+        if json_body is not None:
+            data = json.dumps(json_body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+            request_headers["Content-Type"] = "application/json"
+        call = _Call(action, method, url, data, files, params, request_headers,
+                     (self.connect_timeout, read_timeout or self.read_timeout), pacer)
+        for attempt in range(1, policy.max_retries + 2):
+            try:
+                return self._attempt(call, attempt)
+            except _ErrorStatus as answered:
+                failure: _FailedAttempt = answered
+                retryable = should_retry(answered.status, answered.headers, answered.api_error, policy)
+            except _NoAnswer as unanswered:
+                failure = unanswered
+                retryable = isinstance(unanswered.error, errors.ApiConnectionError)
+            delay = retry_delay(policy, attempt, failure.retry_after, self.random_fraction) if retryable else None
+            will_retry = delay is not None and attempt <= policy.max_retries
+            error = failure.error
+            self._report(failure.outgoing, failure.status, failure.started,
+                         getattr(error, "request_id", None), error, will_retry, delay)
+            if not will_retry:
+                raise error
+            if logger.isEnabledFor(logging.DEBUG):
+                shown_url = failure.outgoing.url if failure.outgoing else redact(url, self.connection.secrets)
+                logger.debug("retrying %s %s in %.3fs after %s (attempt %d of %d)", method, shown_url, delay,
+                             failure.status or type(error).__name__, attempt, policy.max_retries + 1)
+            if delay:
+                self.sleep(delay)
+        raise AssertionError("the last attempt returns or raises")  # pragma: no cover
+
+    def _attempt(self, call: "_Call", attempt: int) -> Response:
+        """One attempt: the 2xx Response, or _ErrorStatus / _NoAnswer carrying the typed error."""
+        auth = self._auth_headers()
+        secrets = self.connection.secrets + credentials(auth.values())
+        headers = {**call.headers, **auth}
+        outgoing = self._announce(call.action, call.method, call.url, attempt, headers, secrets)
+        pacer = call.pacer
+        if pacer is not None:
+            pacer.before_attempt()
+        started = self.clock()
+        status: Optional[int] = None
+        retry_after: Optional[float] = None
+        try:
+            raw = self._send(call.method, call.url, data=call.data, files=call.files, params=call.params,
+                             headers=headers, timeout=call.timeout)
+            status = raw.status_code
+            if status < 300:
+                result = Response(status=status, headers=raw.headers, content=raw.content,
+                                  request_id=request_id_of(raw.headers), attempts=attempt,
+                                  elapsed=self.clock() - started, url=call.url)
+                self._report(outgoing, status, started, result.request_id, None, False, None)
+                return result
+            retry_after = parse_retry_after(raw.headers, wall_clock=self.wall_clock)
+            error = error_from_response(status, raw.headers, raw.content, attempts=attempt,
+                                        secrets=secrets, wall_clock=self.wall_clock)
+            raise _ErrorStatus(error, outgoing, started, status, raw.headers, retry_after)
+        except requests.RequestException as exc:
+            raise _NoAnswer(transport_error(exc, attempt, secrets), outgoing, started) from None
+        finally:
+            if pacer is not None:
+                pacer.after_attempt(status, retry_after)
+
+    def _send(self, method: str, url: str, *, data: Any, files: Any, params: Any,
+              headers: Dict[str, str], timeout: Tuple[float, float]) -> requests.Response:
+        """`self.session.request(..., allow_redirects=False)`, doing only the per-request part of
+        its work when nothing else can differ: the same prepared request, cookies, hooks, proxies,
+        TLS settings and errors, at about three quarters of requests' own CPU per call.
+
+        `Session.request` re-parses and re-quotes the URL (a pure function of it, cached here) and
+        merges the session's params, proxies and headers through generic helpers whose runtime
+        Protocol checks are slow; with trust_env off there is nothing else to merge. Files, params,
+        session auth or trust_env take the ordinary path."""
+        session = self.session
+        if files is not None or params or session.params or session.auth is not None or session.trust_env:
+            return session.request(method, url, data=data, files=files, params=params, headers=headers,
+                                   timeout=timeout, allow_redirects=False)
+        prepared_url = self._prepared_urls.get(url)
+        if prepared_url is None:
+            probe = requests.PreparedRequest()
+            probe.prepare_url(url, None)
+            prepared_url = probe.url
+            if len(self._prepared_urls) >= MAX_PREPARED_URLS:
+                self._prepared_urls.clear()
+            self._prepared_urls[url] = prepared_url
+        merged = CaseInsensitiveDict(session.headers)
+        merged.update(headers)
+        prepared = requests.PreparedRequest()
+        prepared.prepare_method(method)
+        prepared.url = prepared_url
+        prepared.prepare_headers({name: value for name, value in merged.items() if value is not None})
+        prepared.prepare_cookies(merge_cookies(RequestsCookieJar(), session.cookies))
+        prepared.prepare_body(data or {}, None)
+        prepared.prepare_auth(None, prepared_url)
+        prepared.prepare_hooks(merge_hooks(default_hooks(), session.hooks))
+        return session.send(prepared, timeout=timeout, allow_redirects=False, proxies=session.proxies,
+                            stream=session.stream, verify=session.verify, cert=session.cert)
+
+    def _auth_headers(self) -> Dict[str, str]:
+        if self.hooks is None:
+            return self.connection.api_key_headers()
+        supplied = self.hooks.request_auth_headers(connection=self.connection)
+        return dict(supplied) if supplied else self.connection.api_key_headers()
+
+    def _announce(self, action: Optional[str], method: str, url: str, attempt: int,
+                  headers: Dict[str, str], secrets: Tuple[str, ...]) -> Optional[OutgoingRequest]:
+        # An observer of either hook needs the (redacted) request: one implementing only
+        # http_request_finished must be called too.
+        observed = self.hooks is not None and bool(self.hooks.http_request_started.get_hookimpls()
+                                                   or self.hooks.http_request_finished.get_hookimpls())
+        debug = logger.isEnabledFor(logging.DEBUG)
+        if not (observed or debug):
+            return None
+        merged = {**self.session.headers, **headers}
+        outgoing = OutgoingRequest(action=action, method=method, url=redact(url, secrets),
+                                   attempt=attempt, headers=redact_headers(merged, secrets))
+        if debug:
+            logger.debug("%s %s attempt %d headers=%s", method, outgoing.url, attempt, outgoing.headers)
+        if observed:
+            self.hooks.http_request_started(request=outgoing)
+        return outgoing
+
+    def _report(self, outgoing: Optional[OutgoingRequest], status: Optional[int], started: float,
+                request_id: Optional[str], error: Optional[errors.ConnectorError],
+                will_retry: bool, delay: Optional[float]) -> None:
+        elapsed = self.clock() - started
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("answered %s in %.1f ms, request id %s%s", status or "no status",
+                         elapsed * 1000, request_id, f", error: {error}" if error else "")
+        # With DEBUG logging on, `outgoing` exists even for a client without hooks.
+        if outgoing is None or self.hooks is None or not self.hooks.http_request_finished.get_hookimpls():
+            return
+        self.hooks.http_request_finished(exchange=Exchange(
+            request=outgoing, status=status, elapsed=elapsed, request_id=request_id,
+            error=error, will_retry=will_retry, retry_delay=delay if will_retry else None))
+
+
+class _Call:
+    """One logical request, as every attempt of it sends it."""
+
+    __slots__ = ("action", "method", "url", "data", "files", "params", "headers", "timeout", "pacer")
+
+    def __init__(self, action: Optional[str], method: str, url: str, data: Any, files: Any,
+                 params: Optional[Mapping[str, Any]], headers: Dict[str, str],
+                 timeout: Tuple[float, float], pacer: Optional[Pacer]) -> None:
+        self.action, self.method, self.url = action, method, url
+        self.data, self.files, self.params, self.headers = data, files, params, headers
+        self.timeout, self.pacer = timeout, pacer
+
+
+def _new_session(connection: Connection, pool_size: int) -> requests.Session:
+    session = requests.Session()
+    # Proxy and CA settings are read from the environment once, here, instead of on every
+    # request (a quarter of a default Session's per-call cost); no netrc credentials either.
+    session.trust_env = False
+    session.proxies.update(requests.utils.get_environ_proxies(connection.base_url))
+    session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json",
+                            **connection.default_headers()})
+    return session
