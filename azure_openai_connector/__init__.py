@@ -17,6 +17,7 @@ from .errors import (  # noqa: F401 - re-exported
     ContentFilterError,
     InputValidationError,
     InvalidResponseError,
+    ManifestError,
     NotFoundError,
     PermissionDeniedError,
     QuotaExceededError,
@@ -33,7 +34,7 @@ __all__ = [
     "ConnectorError", "InputValidationError", "ApiError", "BadRequestError", "AuthenticationError",
     "PermissionDeniedError", "NotFoundError", "RateLimitError", "QuotaExceededError",
     "ContentFilterError", "ServerError", "InvalidResponseError", "RedirectNotFollowedError",
-    "ApiConnectionError", "ApiTimeoutError",
+    "ApiConnectionError", "ApiTimeoutError", "ManifestError",
 ]
 
 

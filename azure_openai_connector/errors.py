@@ -210,3 +210,9 @@ def answer_error(error_class: Type[ApiErrorClass], answer: AnsweredRequest, mess
     return error_class(message, status=answer.status, request_id=answer.request_id,
                        attempts=answer.attempts, **fields)
 
+
+
+class ManifestError(ConnectorError):
+    """connector.yaml is broken; the message names the file, the field path and the rule."""
+
+    kind = "manifest_error"

@@ -17,18 +17,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from .errors import ConnectorError, InputValidationError
+from .errors import InputValidationError, ManifestError
 from .process_state import ProcessSingleton
 from .validation import SchemaValidator
 
 MANIFEST_FILE = "connector.yaml"
 MANIFEST_SCHEMA_FILE = "manifest.schema.json"
-
-
-class ManifestError(ConnectorError):
-    """connector.yaml is broken; the message names the file, the field path and the rule."""
-
-    kind = "manifest_error"
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,8 @@ from requests.adapters import BaseAdapter
 from azure_openai_connector import errors
 from azure_openai_connector.connection import connection_from_values
 from azure_openai_connector.http import HttpClient
-from azure_openai_connector.manifest import ManifestError, load_validated
+from azure_openai_connector.errors import ManifestError
+from azure_openai_connector.manifest import load_validated
 from azure_openai_connector.runtime import Runtime
 
 ROOT = Path(__file__).resolve().parent.parent

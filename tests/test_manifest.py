@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from azure_openai_connector import actions
-from azure_openai_connector.manifest import ManifestError, load_manifest, parse_manifest
+from azure_openai_connector.errors import ManifestError
+from azure_openai_connector.manifest import load_manifest, parse_manifest
 
 ROOT = Path(__file__).resolve().parent.parent
 META_SCHEMA = json.loads((ROOT / "schemas" / "manifest.schema.json").read_text())

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 from ..connection import Connection
-from ..errors import ConnectorError, InvalidResponseError
+from ..errors import ConnectorError, InvalidResponseError, answer_error
 from ..http import Response
 from ..manifest import Action
 from . import Step
@@ -109,9 +109,8 @@ def _answer(response: Response) -> Dict[str, Any]:
     created = answer.get("created") if isinstance(answer, dict) else None
     if not isinstance(data, list) or not all(isinstance(item, dict) for item in data) or not (
             isinstance(created, int) and not isinstance(created, bool)):
-        raise InvalidResponseError("The image answer lacks its list of images or its creation time",
-                                   status=response.status, code="missing_data",
-                                   request_id=response.request_id, attempts=response.attempts)
+        raise answer_error(InvalidResponseError, response,
+                           "The image answer lacks its list of images or its creation time", code="missing_data")
     return answer
 
 

@@ -11,7 +11,7 @@ import re
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from ..connection import Connection
-from ..errors import ConnectorError, ContentFilterError, InvalidResponseError
+from ..errors import ConnectorError, ContentFilterError, InvalidResponseError, answer_error
 from ..http import Response
 from ..manifest import Action
 from . import Step
@@ -102,10 +102,9 @@ def completion_results(answer: Any, prompts: List[str], response: Response) -> L
             results.append(_failed_item(index, prompt, _invalid(
                 response, f"The completions answer has no text for prompt {index}", "missing_choice")))
         elif choice.get("finish_reason") == "content_filter":
-            results.append(_failed_item(index, prompt, ContentFilterError(
-                "The model's output was filtered by the content management policy",
-                status=response.status, code="content_filter", request_id=response.request_id,
-                attempts=response.attempts,
+            results.append(_failed_item(index, prompt, answer_error(
+                ContentFilterError, response, "The model's output was filtered by the content management policy",
+                code="content_filter",
                 details={"content_filter_results": choice.get("content_filter_results", {}),
                          "partial_content": choice["text"]})))
         else:
@@ -137,5 +136,4 @@ def _failed_item(index: int, prompt: str, error: Exception) -> Dict[str, Any]:
 
 
 def _invalid(response: Response, message: str, code: str) -> InvalidResponseError:
-    return InvalidResponseError(message, status=response.status, code=code,
-                                request_id=response.request_id, attempts=response.attempts)
+    return answer_error(InvalidResponseError, response, message, code=code)
