@@ -26,8 +26,7 @@ from .errors import (  # noqa: F401 - re-exported
     ServerError,
 )
 from .hookspecs import hookimpl  # noqa: F401 - re-exported for plugins
-
-__version__ = "0.1.0"
+from .version import __version__  # noqa: F401 - re-exported
 
 __all__ = [
     "run_action", "hookimpl", "__version__",

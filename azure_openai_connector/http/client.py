@@ -19,6 +19,7 @@ from requests.structures import CaseInsensitiveDict
 from .. import errors, process_state
 from ..connection import Connection
 from ..redaction import credentials, hide_secrets_from_urllib3_logs, redact, redact_headers
+from ..version import __version__
 from .error_mapping import error_from_response, transport_error
 from .messages import Exchange, OutgoingRequest, Pacer, Response, RetryPolicy, request_id_of
 from .retry import parse_retry_after, retry_delay, should_retry
@@ -30,7 +31,7 @@ CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 600.0
 POOL_SIZE = 64
 MAX_PREPARED_URLS = 256
-USER_AGENT = "azure-openai-connector/0.1.0 python-requests/" + requests.__version__
+USER_AGENT = f"azure-openai-connector/{__version__} python-requests/{requests.__version__}"
 
 
 class _FailedAttempt(Exception):
