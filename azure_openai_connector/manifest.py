@@ -15,7 +15,7 @@ import threading
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Tuple
 
 from .errors import InputValidationError, ManifestError
 from .process_state import ProcessSingleton
@@ -23,6 +23,17 @@ from .validation import SchemaValidator
 
 MANIFEST_FILE = "connector.yaml"
 MANIFEST_SCHEMA_FILE = "manifest.schema.json"
+
+
+class ValidatedInputs(Dict[str, Any]):
+    """A form's validated values with the manifest's defaults filled in, plus `given`: the names
+    whose value is the user's own choice. A value equal to the field's default is not a choice (a
+    form pre-filled with the manifest's defaults sends them all), so a handler sends what is in
+    `given` and leaves the rest to the service's own defaults."""
+
+    def __init__(self, values: Dict[str, Any], given: FrozenSet[str]) -> None:
+        super().__init__(values)
+        self.given = given
 
 
 @dataclass(frozen=True)
@@ -33,6 +44,7 @@ class Form:
     ui: Dict[str, List[str]]
     validator: SchemaValidator = field(repr=False, compare=False)
     defaults: Tuple[Tuple[str, Any], ...] = ()
+    default_by_name: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     #: Fields of type integer: JSON Schema counts 2.0 as an integer, the API does not.
     integer_fields: Tuple[str, ...] = ()
 
@@ -46,43 +58,53 @@ class Form:
 
     def is_default(self, name: str, value: Any) -> bool:
         """Whether `value` equals the field's manifest default (False when it has none)."""
-        for field_name, default in self.defaults:
-            if field_name == name:
-                return type(value) is type(default) and value == default or (
-                    isinstance(value, (int, float)) and not isinstance(value, bool)
-                    and isinstance(default, (int, float)) and value == default)
-        return False
+        if name not in self.default_by_name:
+            return False
+        default = self.default_by_name[name]
+        return type(value) is type(default) and value == default or (
+            isinstance(value, (int, float)) and not isinstance(value, bool)
+            and isinstance(default, (int, float)) and value == default)
 
     def complete(self, values: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
         """Drop unset values (None, or "" for optional fields) and fill in the defaults."""
-        if values is None:
-            values = {}
-        if not isinstance(values, Mapping):
-            raise InputValidationError([{"path": "", "message": "must be an object"}])
-        required = self.schema.get("required", ())
-        completed = {name: value for name, value in values.items()
-                     if value is not None and not (value == "" and name not in required)}
-        for name, default in self.defaults:
-            if name not in completed:
-                completed[name] = copy.deepcopy(default) if isinstance(default, (list, dict)) else default
-        return completed
+        return self._with_defaults(self._set_values(values))
 
     def validated(self, values: Optional[Mapping[str, Any]], *, subject: str = "inputs",
-                  prefix: str = "") -> Dict[str, Any]:
-        """The completed values, or InputValidationError listing every problem with its path."""
-        completed = self.complete(values)
+                  prefix: str = "") -> ValidatedInputs:
+        """The completed values with the names the user chose (`.given`), or InputValidationError
+        listing every problem with its path."""
+        set_values = self._set_values(values)
+        completed = self._with_defaults(set_values)
         if self.validator.is_valid(completed):
             for name in self.integer_fields:
                 value = completed.get(name)
                 if type(value) is float:
                     # Valid means integral: send 2, not 2.0 (which the service refuses as a decimal).
                     completed[name] = int(value)
-            return completed
+            given = frozenset(name for name in set_values if not self.is_default(name, completed[name]))
+            return ValidatedInputs(completed, given)
         problems = self.validator.errors(completed)
         if prefix:
             problems = [{"path": f"{prefix}/{p['path']}" if p["path"] else prefix,
                          "message": p["message"]} for p in problems]
         raise InputValidationError(problems, subject=subject)
+
+    def _set_values(self, values: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
+        """The values the user set: without None, nor "" for optional fields."""
+        if values is None:
+            return {}
+        if not isinstance(values, Mapping):
+            raise InputValidationError([{"path": "", "message": "must be an object"}])
+        required = self.schema.get("required", ())
+        return {name: value for name, value in values.items()
+                if value is not None and not (value == "" and name not in required)}
+
+    def _with_defaults(self, set_values: Dict[str, Any]) -> Dict[str, Any]:
+        completed = dict(set_values)
+        for name, default in self.defaults:
+            if name not in completed:
+                completed[name] = copy.deepcopy(default) if isinstance(default, (list, dict)) else default
+        return completed
 
 
 @dataclass(frozen=True)
@@ -276,7 +298,7 @@ def _form(schema: Dict[str, Any], ui: Dict[str, List[str]]) -> Form:
                      if "default" in spec)
     integer_fields = tuple(name for name, spec in schema["properties"].items() if spec.get("type") == "integer")
     return Form(schema=schema, ui=ui, validator=SchemaValidator(schema), defaults=defaults,
-                integer_fields=integer_fields)
+                default_by_name=dict(defaults), integer_fields=integer_fields)
 
 
 def _build(document: Dict[str, Any]) -> Manifest:

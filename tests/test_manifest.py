@@ -86,3 +86,29 @@ def test_a_broken_manifest_names_the_path_and_the_rule(change, expected):
 def test_not_yaml_at_all():
     with pytest.raises(ManifestError, match="not valid YAML"):
         parse_manifest("key: [unclosed", source="connector.yaml", meta_schema=META_SCHEMA)
+
+
+def test_validated_inputs_name_what_the_user_chose():
+    form = load_manifest().action("create_chat_completion").inputs
+    values = form.validated({"model": "gpt-4o", "temperature": 0.5, "top_p": 1.0, "n": 2.0,
+                             "seed": 7, "stop": None, "response_format": "text"})
+    # top_p 1.0 and response_format "text" repeat the defaults (as a pre-filled form sends them);
+    # stop None is unset; messages and presence_penalty were never given.
+    assert values.given == frozenset({"model", "temperature", "n", "seed"})
+    assert values == {**form.complete({}), "model": "gpt-4o", "temperature": 0.5, "top_p": 1.0,
+                      "n": 2, "seed": 7, "response_format": "text"}
+    assert type(values["n"]) is int
+
+
+def test_validated_inputs_of_an_empty_step_hold_only_defaults():
+    form = load_manifest().action("create_chat_completion").inputs
+    values = form.validated(None)
+    assert values.given == frozenset()
+    assert values == dict(form.defaults)
+
+
+def test_the_manifest_declares_the_package_version():
+    from azure_openai_connector import __version__
+
+    assert DOCUMENT["connector"]["version"] == __version__
+    assert load_manifest().connector["version"] == __version__

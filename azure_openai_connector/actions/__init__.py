@@ -1,7 +1,9 @@
 """Action handlers: one small module per action, each `run(step, inputs) -> dict`.
 
-A handler module may also define `check(inputs, connection, action) -> list` for rules that need
-the connection (refused before any request). Modules are imported on first use only.
+`inputs` is the manifest form's `ValidatedInputs` (defaults filled in; `.given` names what the user
+chose), and `step.connection` is the connection. A handler module may also define
+`check(inputs, connection, action) -> list` for rules that need the connection: the Runtime runs it
+once, before `run`, and refuses the step on any problem. Modules are imported on first use only.
 """
 
 from __future__ import annotations

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
-from ..connection import Connection
 from ..errors import ContentFilterError, InvalidResponseError
-from ..http import HttpClient, Pacer
+from ..http import Pacer
+from . import Step
 
 
-def chat_completion(client: HttpClient, model: str, fields: Dict[str, Any], *,
-                    action: str, pacer: Optional[Pacer] = None) -> Dict[str, Any]:
+def chat_completion(step: Step, model: str, fields: Dict[str, Any], *,
+                    pacer: Optional[Pacer] = None) -> Dict[str, Any]:
     """POST one chat completion and return the parsed answer, with `request_id` added.
 
     Raises ContentFilterError when every choice was cut by the output filter, and
     InvalidResponseError when the answer lacks its choices."""
-    connection: Connection = client.connection
-    response = client.request("POST", connection.operation_url("chat/completions", model),
-                              json_body=connection.request_body(model, fields),
-                              action=action, pacer=pacer)
+    connection = step.connection
+    response = step.client.request("POST", connection.operation_url("chat/completions", model),
+                                   json_body=connection.request_body(model, fields),
+                                   action=step.action.key, pacer=pacer)
     answer = checked_answer(response.json(), status=response.status, request_id=response.request_id,
                             attempts=response.attempts)
     answer["request_id"] = response.request_id

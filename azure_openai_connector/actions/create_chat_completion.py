@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Any, Dict, List
 
 from ..connection import Connection
-from ..manifest import Action
+from ..manifest import Action, ValidatedInputs
 from . import Step
 from .chat_api import chat_completion, first_content
 
-# Sent only when changed from the manifest default (which is the API's own default): reasoning
-# models refuse sampling parameters even at their default values.
-SENT_WHEN_CHANGED = ("temperature", "top_p", "n", "presence_penalty", "frequency_penalty")
-SENT_WHEN_SET = ("max_completion_tokens", "stop", "seed")
+# Sent only when the user chose them (a value other than the manifest default, which is the API's
+# own): reasoning models refuse sampling parameters even at their default values.
+OPTIONAL_FIELDS = ("temperature", "top_p", "n", "presence_penalty", "frequency_penalty",
+                   "max_completion_tokens", "stop", "seed")
 # Azure added the developer role in 2024-12-01-preview; older dated versions refuse it.
 AZURE_FIRST_VERSION_WITH_DEVELOPER_ROLE = "2024-12-01"
 
@@ -27,18 +27,14 @@ def check(inputs: Dict[str, Any], connection: Connection, action: Action) -> Lis
             for index, message in enumerate(inputs["messages"]) if message["role"] == "developer"]
 
 
-def run(step: Step, inputs: Dict[str, Any]) -> Dict[str, Any]:
-    form = step.action.inputs
+def run(step: Step, inputs: ValidatedInputs) -> Dict[str, Any]:
     fields: Dict[str, Any] = {"messages": inputs["messages"]}
-    for name in SENT_WHEN_CHANGED:
-        if not form.is_default(name, inputs[name]):
+    for name in OPTIONAL_FIELDS:
+        if name in inputs.given:
             fields[name] = inputs[name]
-    for name in SENT_WHEN_SET:
-        if name in inputs:
-            fields[name] = inputs[name]
-    if not form.is_default("response_format", inputs["response_format"]):
+    if "response_format" in inputs.given:
         fields["response_format"] = {"type": inputs["response_format"]}
-    answer = chat_completion(step.client, inputs["model"], fields, action=step.action.key)
+    answer = chat_completion(step, inputs["model"], fields)
     first = answer["choices"][0]
     answer["content"] = first_content(answer)
     answer["finish_reason"] = first.get("finish_reason")

@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 from ..connection import Connection
 from ..errors import ConnectorError, ContentFilterError, InvalidResponseError, answer_error
 from ..http import Response
-from ..manifest import Action
+from ..manifest import Action, ValidatedInputs
 from . import Step
 from .batch import map_in_order, total_usage
 from .chat_api import chat_completion, first_content, user_messages
@@ -41,7 +41,7 @@ def check(inputs: Dict[str, Any], connection: Connection, action: Action) -> Lis
     return []
 
 
-def run(step: Step, inputs: Dict[str, Any]) -> Dict[str, Any]:
+def run(step: Step, inputs: ValidatedInputs) -> Dict[str, Any]:
     if uses_completions_api(inputs, step.connection):
         results, usage = _run_completions(step, inputs)
     else:
@@ -52,14 +52,13 @@ def run(step: Step, inputs: Dict[str, Any]) -> Dict[str, Any]:
             "totals": {"succeeded": len(results) - failed, "failed": failed, **usage}}
 
 
-def _run_chat(step: Step, inputs: Dict[str, Any]) -> List[Dict[str, Any]]:
-    shared_fields = _sampling_fields(step, inputs, max_tokens_field="max_completion_tokens")
+def _run_chat(step: Step, inputs: ValidatedInputs) -> List[Dict[str, Any]]:
+    shared_fields = _sampling_fields(inputs, max_tokens_field="max_completion_tokens")
     pacer = step.new_pacer(inputs["max_concurrency"])
 
     def complete(prompt: str) -> Dict[str, Any]:
         fields = {"messages": user_messages(prompt, inputs.get("system")), **shared_fields}
-        return chat_completion(step.client, inputs["model"], fields, action=step.action.key,
-                               pacer=pacer)
+        return chat_completion(step, inputs["model"], fields, pacer=pacer)
 
     outcomes = map_in_order(inputs["prompts"], complete, inputs["max_concurrency"])
     results = []
@@ -72,9 +71,9 @@ def _run_chat(step: Step, inputs: Dict[str, Any]) -> List[Dict[str, Any]]:
     return results
 
 
-def _run_completions(step: Step, inputs: Dict[str, Any]) -> Tuple[List[Dict[str, Any]], Dict[str, int]]:
+def _run_completions(step: Step, inputs: ValidatedInputs) -> Tuple[List[Dict[str, Any]], Dict[str, int]]:
     prompts: List[str] = inputs["prompts"]
-    fields = {"prompt": prompts, **_sampling_fields(step, inputs, max_tokens_field="max_tokens")}
+    fields = {"prompt": prompts, **_sampling_fields(inputs, max_tokens_field="max_tokens")}
     connection = step.connection
     try:
         response = step.client.request(
@@ -112,10 +111,10 @@ def completion_results(answer: Any, prompts: List[str], response: Response) -> L
     return results
 
 
-def _sampling_fields(step: Step, inputs: Dict[str, Any], *, max_tokens_field: str) -> Dict[str, Any]:
+def _sampling_fields(inputs: ValidatedInputs, *, max_tokens_field: str) -> Dict[str, Any]:
     fields: Dict[str, Any] = {}
-    # Reasoning models refuse temperature even at its default value, so send it only when changed.
-    if not step.action.inputs.is_default("temperature", inputs["temperature"]):
+    # Reasoning models refuse temperature even at its default value, so send it only when chosen.
+    if "temperature" in inputs.given:
         fields["temperature"] = inputs["temperature"]
     if "max_tokens" in inputs:
         fields[max_tokens_field] = inputs["max_tokens"]

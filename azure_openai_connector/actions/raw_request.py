@@ -170,11 +170,10 @@ def decode_file_value(value: str) -> Tuple[bytes, Optional[str]]:
 
 
 def run(step: Step, inputs: Dict[str, Any]) -> Dict[str, Any]:
+    """Send the request `check` accepted (the Runtime runs `check` first, once)."""
     connection = step.connection
-    problems = request_problems(inputs, connection)
-    if problems:
-        raise InputValidationError(problems)
-    # Built before anything else so that a path escaping the host can never reach the wire.
+    # Built before anything else, and refusing on its own, so that a path escaping the host can
+    # never reach the wire even for a caller that skipped `check`.
     url = connection.raw_url(inputs["url"], inputs.get("query_params"))
     method = inputs["method"]
     body = request_body(inputs)

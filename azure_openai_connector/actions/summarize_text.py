@@ -138,8 +138,7 @@ class _Summarizer:
                                                {"role": "user", "content": text}]}
         if self.max_tokens is not None:
             fields["max_completion_tokens"] = self.max_tokens
-        answer = chat_completion(self.step.client, self.model, fields,
-                                 action=self.step.action.key, pacer=self.pacer)
+        answer = chat_completion(self.step, self.model, fields, pacer=self.pacer)
         self.answers.append(answer)  # list.append is atomic: safe from the worker threads
         content = first_content(answer)
         if not isinstance(content, str):
