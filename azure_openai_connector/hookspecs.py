@@ -10,9 +10,13 @@ Hooks are always called with keyword arguments; new arguments are only ever adde
 
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional
 
 import pluggy
+
+if TYPE_CHECKING:  # for the annotations only: importing the HTTP layer here would cost every start
+    from .connection import Connection
+    from .http import Exchange, OutgoingRequest
 
 HOST_PROJECT = "workflow_connectors"
 EXTENSION_PROJECT = "azure_openai_connector"
@@ -44,18 +48,18 @@ class ExtensionSpecs:
     """What third-party plugins implement to extend the connector."""
 
     @hookspec(firstresult=True)
-    def request_auth_headers(self, connection: Any) -> Optional[Mapping[str, str]]:
+    def request_auth_headers(self, connection: "Connection") -> Optional[Mapping[str, str]]:
         """Called before every request attempt: return the auth headers for ``connection`` (for
         example ``{"Authorization": "Bearer <Entra ID token>"}``), or None to defer to the next
         plugin; the built-in answer sends the connection's API key. Every value returned is
         treated as a secret and redacted from logs and errors."""
 
     @hookspec
-    def http_request_started(self, request: Any) -> None:
+    def http_request_started(self, request: "OutgoingRequest") -> None:
         """Called before every attempt with an ``OutgoingRequest`` (action, method, URL, attempt,
         redacted headers). For tracing and metrics; must not block."""
 
     @hookspec
-    def http_request_finished(self, exchange: Any) -> None:
+    def http_request_finished(self, exchange: "Exchange") -> None:
         """Called after every attempt with an ``Exchange`` (the request, status, elapsed seconds,
         request ID, the error if any, and whether it will be retried)."""

@@ -86,3 +86,20 @@ def test_observers_see_every_attempt_with_redacted_headers(emulator, azure_conne
     assert observer.started[0].headers["api-key"] == "***"
     assert observer.started[0].action == "create_chat_completion"
     assert observer.finished[1].request_id.startswith("req_")
+
+
+def test_extension_hooks_are_typed_with_the_objects_they_receive():
+    import typing
+
+    from azure_openai_connector.connection import Connection
+    from azure_openai_connector.http import Exchange, OutgoingRequest
+
+    # The names are imported for type checkers only; resolving them proves each names a real type.
+    names = {"Connection": Connection, "OutgoingRequest": OutgoingRequest, "Exchange": Exchange}
+    specs = hookspecs.ExtensionSpecs
+    assert typing.get_type_hints(specs.request_auth_headers, localns=names) == {
+        "connection": Connection, "return": typing.Optional[typing.Mapping[str, str]]}
+    assert typing.get_type_hints(specs.http_request_started, localns=names) == {
+        "request": OutgoingRequest, "return": type(None)}
+    assert typing.get_type_hints(specs.http_request_finished, localns=names) == {
+        "exchange": Exchange, "return": type(None)}
