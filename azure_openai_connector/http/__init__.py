@@ -7,6 +7,7 @@ is the package's own `redaction` module, shared with everything else that shows 
 
 from __future__ import annotations
 
+from ..redaction import redact, redact_headers  # noqa: F401 - for callers of the HTTP layer
 from .client import CONNECT_TIMEOUT, POOL_SIZE, READ_TIMEOUT, USER_AGENT, HttpClient  # noqa: F401
 from .error_mapping import error_from_response, transport_error  # noqa: F401
 from .messages import (  # noqa: F401

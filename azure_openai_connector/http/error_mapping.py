@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any, Callable, Dict, Iterable, Mapping, Tuple, Type
 
 import requests
@@ -24,9 +25,9 @@ ERROR_CLASS_BY_STATUS: Dict[int, Type[errors.ApiError]] = {
 
 def error_from_response(status: int, headers: Mapping[str, str], content: bytes, *, attempts: int,
                         secrets: Iterable[str] = (),
-                        wall_clock: Callable[[], float]) -> errors.ApiError:
+                        wall_clock: Callable[[], float] = time.time) -> errors.ApiError:
     """The typed error for an error status, with code, message and request ID from the body
-    (`wall_clock` dates a 429's `retry-after`)."""
+    (`wall_clock` dates a 429's `retry-after`; the client passes its own)."""
     secrets = tuple(secrets)
     body: Any = None
     try:
