@@ -163,7 +163,7 @@ class HttpClient:
                 self.sleep(delay)
         raise AssertionError("the last attempt returns or raises")  # pragma: no cover
 
-    def _attempt(self, call: "_Call", attempt: int) -> Response:
+    def _attempt(self, call: _Call, attempt: int) -> Response:
         """One attempt: the 2xx Response, or _ErrorStatus / _NoAnswer carrying the typed error."""
         auth = self._auth_headers()
         secrets = self.connection.secrets + credentials(auth.values())
