@@ -211,7 +211,6 @@ def answer_error(error_class: Type[ApiErrorClass], answer: AnsweredRequest, mess
                        attempts=answer.attempts, **fields)
 
 
-
 class ManifestError(ConnectorError):
     """connector.yaml is broken; the message names the file, the field path and the rule."""
 
