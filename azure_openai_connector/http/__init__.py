@@ -7,10 +7,10 @@ is the package's own `redaction` module, shared with everything else that shows 
 
 from __future__ import annotations
 
-from ..redaction import redact, redact_headers  # noqa: F401 - for callers of the HTTP layer
-from .client import CONNECT_TIMEOUT, POOL_SIZE, READ_TIMEOUT, USER_AGENT, HttpClient  # noqa: F401
-from .error_mapping import error_from_response, transport_error  # noqa: F401
-from .messages import (  # noqa: F401
+from ..redaction import redact, redact_headers
+from .client import CONNECT_TIMEOUT, POOL_SIZE, READ_TIMEOUT, USER_AGENT, HttpClient
+from .error_mapping import error_from_response, transport_error
+from .messages import (
     DEFAULT_MAX_RETRIES,
     INITIAL_RETRY_DELAY,
     MAX_RETRY_AFTER,
@@ -22,4 +22,11 @@ from .messages import (  # noqa: F401
     Response,
     RetryPolicy,
 )
-from .retry import RETRYABLE_STATUSES, parse_retry_after, retry_delay, should_retry  # noqa: F401
+from .retry import RETRYABLE_STATUSES, parse_retry_after, retry_delay, should_retry
+
+__all__ = [
+    "HttpClient", "Response", "RetryPolicy", "NO_RETRIES", "Pacer", "OutgoingRequest", "Exchange",
+    "error_from_response", "transport_error", "should_retry", "retry_delay", "parse_retry_after",
+    "redact", "redact_headers", "CONNECT_TIMEOUT", "READ_TIMEOUT", "POOL_SIZE", "USER_AGENT",
+    "DEFAULT_MAX_RETRIES", "INITIAL_RETRY_DELAY", "MAX_RETRY_DELAY", "MAX_RETRY_AFTER", "RETRYABLE_STATUSES",
+]
