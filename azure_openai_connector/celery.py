@@ -121,9 +121,10 @@ def fan_out(app_or_tasks: Union["Celery", ConnectorTasks], connection: Union[Map
 def redacted_arguments(value: Any) -> Any:
     """`value` (task arguments) with every connection's secret fields, and those secrets wherever
     else they appear (a key pasted into an input), replaced: for reprs, never for running."""
+    fields = _secret_fields()
     secrets: List[str] = []
-    _collect_secrets(value, _secret_fields(), secrets)
-    return _redacted(value, _secret_fields(), tuple(secrets))
+    _collect_secrets(value, fields, secrets)
+    return _redacted(value, fields, tuple(secrets))
 
 
 def _secret_fields() -> Tuple[str, ...]:
