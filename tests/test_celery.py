@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
@@ -119,9 +120,8 @@ def celery_emulator() -> Iterator[Emulator]:
 
 
 @pytest.fixture(scope="session")
-def worker(redis_url: str, celery_emulator: Emulator,
-           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tuple[Any, Path]]:
-    """(the caller's app, the worker's log): a prefork worker with 2 processes, ready."""
+def worker_log(redis_url: str, celery_emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A prefork worker with 2 processes, answering pings; yields the path of its log."""
     log_path = tmp_path_factory.mktemp("celery") / "worker.log"
     log = open(log_path, "wb")
     env = {**os.environ, "AOC_CELERY_REDIS_URL": redis_url, "AOC_CELERY_EMULATOR_URL": celery_emulator.url,
@@ -133,16 +133,36 @@ def worker(redis_url: str, celery_emulator: Emulator,
          "-n", f"aoc-tests-{os.getpid()}@127.0.0.1"],
         cwd=TESTS, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         start_new_session=True)
-    app = celery_worker_app.build_app(redis_url)
     try:
-        if not poll_until(lambda: bool(app.control.ping(timeout=0.5)), WORKER_READY_SECONDS,
-                          lambda: process.poll() is None):
-            pytest.fail(f"the celery worker did not answer a ping:\n{log_path.read_text()[-3000:]}")
-        yield app, log_path
+        with caller_app(redis_url) as app:
+            if not poll_until(lambda: bool(app.control.ping(timeout=0.5)), WORKER_READY_SECONDS,
+                              lambda: process.poll() is None):
+                pytest.fail(f"the celery worker did not answer a ping:\n{log_path.read_text()[-3000:]}")
+        yield log_path
     finally:
         stop(process, group=True)
         log.close()
+
+
+@contextmanager
+def caller_app(redis_url: str) -> Iterator[Any]:
+    """The app as a caller builds it, closed after use: a process holding an open broker connection
+    cannot fork a child safely (kombu's after-fork cleanup in the child reads the parent's socket)."""
+    import kombu.pools
+
+    app = celery_worker_app.build_app(redis_url)
+    try:
+        yield app
+    finally:
         app.close()
+        kombu.pools.reset()  # the process-wide pools too: control and result replies use them
+
+
+@pytest.fixture(scope="module")
+def worker(worker_log: Path, redis_url: str) -> Iterator[Tuple[Any, Path]]:
+    """(the caller's app, the worker's log), the app closed when this module is done."""
+    with caller_app(redis_url) as app:
+        yield app, worker_log
 
 
 @pytest.fixture
