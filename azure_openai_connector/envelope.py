@@ -16,8 +16,10 @@ from .errors import ConnectorError, InputValidationError, from_dict
 Envelope = Dict[str, Any]
 
 FAN_OUT_ACTION = "create_multiple_chat_completions"
-# Error types an engine should try again later: the condition passes by itself.
-RETRYABLE_TYPES = frozenset({"rate_limit", "server_error", "connection_error", "timeout"})
+# Error types an engine should try again later: the condition passes by itself (a batch asked
+# for its results too early finishes by itself too).
+RETRYABLE_TYPES = frozenset({"rate_limit", "server_error", "connection_error", "timeout",
+                             "batch_not_finished"})
 # A plain ApiError (a status without a class of its own) is retried on the statuses that mean
 # "not now": request timeout and conflict; 429 and 5xx have classes of their own.
 RETRYABLE_PLAIN_STATUSES = frozenset({408, 409})

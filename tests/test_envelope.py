@@ -18,10 +18,10 @@ PROMPTS = [f"fan-out prompt {number}" for number in range(7)]
 FILTERED_PROMPT = PROMPTS[4]
 
 # The engine-level verdict for every error type; a new type must be added here to be decided.
-RETRIED_TYPES = {"rate_limit", "server_error", "connection_error", "timeout"}
+RETRIED_TYPES = {"rate_limit", "server_error", "connection_error", "timeout", "batch_not_finished"}
 NOT_RETRIED_TYPES = {"connector_error", "invalid_input", "api_error", "bad_request", "authentication",
                      "permission_denied", "not_found", "quota_exceeded", "content_filter",
-                     "invalid_response", "redirect_not_followed", "manifest_error"}
+                     "invalid_response", "redirect_not_followed", "manifest_error", "not_processed"}
 
 
 def test_a_success_is_wrapped_as_plain_json(emulator, azure_connection, runtime):
