@@ -1,8 +1,15 @@
-"""The connector's error classes: one small class per kind of failure a caller acts on differently."""
+"""The connector's error classes: one small class per kind of failure a caller acts on differently.
+
+Every class crosses processes intact: it pickles (multiprocessing, Celery's pickle serializer,
+Ray) with its class and every attribute, and `from_dict(error.to_dict())` rebuilds it from plain
+JSON (Celery's JSON serializer, a queue, an envelope).
+"""
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Protocol, Type, TypeVar
+import copy
+import inspect
+from typing import Any, Dict, List, Mapping, Optional, Protocol, Tuple, Type, TypeVar
 
 
 class ConnectorError(Exception):
@@ -23,6 +30,83 @@ class ConnectorError(Exception):
             result["details"] = self.details
         return result
 
+    def __reduce__(self) -> Tuple[Any, ...]:
+        # Exception's own reduce calls `cls(*self.args)`, but subclasses take other arguments than
+        # the message (InputValidationError a list of problems): rebuild without calling __init__.
+        return (_restore, (type(self), self.args, self.__dict__.copy()))
+
+
+def _restore(error_class: Type[ConnectorError], args: Tuple[Any, ...],
+             state: Dict[str, Any]) -> ConnectorError:
+    """Unpickle an error: the instance as it was, without running its constructor again."""
+    error = error_class.__new__(error_class, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
+
+def error_classes() -> Dict[str, Type[ConnectorError]]:
+    """Every connector error class by its `kind`, subclasses defined later (a plugin's included)
+    too: the classes are found when asked, never listed by hand. On a shared kind the package's
+    own class wins."""
+    ours: Dict[str, Type[ConnectorError]] = {}
+    theirs: Dict[str, Type[ConnectorError]] = {}
+    pending: List[Type[ConnectorError]] = [ConnectorError]
+    while pending:
+        error_class = pending.pop(0)
+        is_ours = error_class.__module__.split(".")[0] == __name__.split(".")[0]
+        (ours if is_ours else theirs).setdefault(error_class.kind, error_class)
+        pending.extend(error_class.__subclasses__())
+    return {**theirs, **ours}
+
+
+def from_dict(data: Mapping[str, Any]) -> ConnectorError:
+    """The typed error that `to_dict()` described (its inverse), found by its `type`. An unknown
+    type becomes an ApiError when it has a status, else a ConnectorError, keeping its type."""
+    kind = data.get("type", data.get("kind"))
+    fields = {name: copy.deepcopy(value) for name, value in data.items() if name not in ("type", "kind")}
+    fields["message"] = str(fields.get("message", ""))
+    fallback = ApiError if fields.get("status") is not None else ConnectorError
+    error_class = error_classes().get(kind, fallback) if isinstance(kind, str) else fallback
+    error = _constructed(error_class, fields)
+    # The constructor gave every attribute its default; the described values win.
+    for name, value in fields.items():
+        setattr(error, name, value)
+    error.args = (error.message,)
+    if isinstance(kind, str) and kind != error.kind:
+        error.kind = kind
+    return error
+
+
+def _constructed(error_class: Type[ConnectorError], fields: Mapping[str, Any]) -> ConnectorError:
+    """An instance made by the class's own constructor (so its defaults are set), fed the named
+    fields it takes; a constructor needing something the fields lack gets a bare instance."""
+    positional: List[Any] = []
+    keywords: Dict[str, Any] = {}
+    bare = False
+    for parameter in list(inspect.signature(error_class.__init__).parameters.values())[1:]:
+        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            continue
+        if parameter.name in fields:
+            value = fields[parameter.name]
+        elif parameter.default is not parameter.empty:
+            continue
+        else:
+            bare = True
+            break
+        if parameter.kind is parameter.KEYWORD_ONLY:
+            keywords[parameter.name] = value
+        else:
+            positional.append(value)
+    if not bare:
+        try:
+            return error_class(*positional, **keywords)
+        except Exception:  # noqa: BLE001 - a value of the wrong shape: fall back to a bare instance
+            pass
+    error = error_class.__new__(error_class)
+    ConnectorError.__init__(error, fields["message"])
+    return error
+
 
 class InputValidationError(ConnectorError):
     """Inputs or connection refused before any request; `.errors` lists every field path and reason."""
@@ -36,7 +120,7 @@ class InputValidationError(ConnectorError):
         super().__init__(f"Invalid {subject}: {listed}{more}")
 
     def to_dict(self) -> Dict[str, Any]:
-        return {"type": self.kind, "message": self.message, "errors": self.errors}
+        return {**super().to_dict(), "errors": self.errors}
 
 
 class ApiError(ConnectorError):
@@ -87,6 +171,8 @@ class ApiError(ConnectorError):
         }
         if self.param:
             result["param"] = self.param
+        if self.error_type:
+            result["error_type"] = self.error_type
         if self.details:
             result["details"] = self.details
         return result

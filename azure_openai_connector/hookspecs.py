@@ -4,7 +4,8 @@ Two pluggy projects, so a host sees only what it calls:
 - ``workflow_connectors``: what a host platform calls on a connector it discovered through the
   ``workflow_connectors`` entry point group (``connector_manifest``, ``execute_action``).
 - ``azure_openai_connector``: what third-party plugins (entry point group
-  ``azure_openai_connector``) implement to change how requests are made: auth and observers.
+  ``azure_openai_connector``) implement to change how requests are made: auth, observers, and
+  connections passed by reference.
 Hooks are always called with keyword arguments; new arguments are only ever added at the end.
 """
 
@@ -63,3 +64,11 @@ class ExtensionSpecs:
     def http_request_finished(self, exchange: "Exchange") -> None:
         """Called after every attempt with an ``Exchange`` (the request, status, elapsed seconds,
         request ID, the error if any, and whether it will be retried)."""
+
+    @hookspec(firstresult=True)
+    def resolve_connection(self, name: str) -> Optional[Mapping[str, Any]]:
+        """Called before validation when a step's connection is the string ``"conn:NAME"``:
+        return the connection values for ``name`` (the dict a host would otherwise pass), or None
+        when this plugin does not know it. Lets a queued task carry a name instead of the key; it
+        runs on every step, so a rotated key is picked up. Raise a ``ConnectorError`` subclass for
+        a lookup that failed (``ApiConnectionError`` when retrying later may help)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Any, Callable, Dict, List, Mapping, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional, Union
 
 from . import actions, process_state
 from .connection import Connection, connection_from_values
@@ -19,6 +19,9 @@ from .redaction import redact
 
 MAX_CACHED_CLIENTS = 32
 MAX_CACHED_CONNECTIONS = 256
+#: A connection given as "conn:NAME" is resolved at run time by the `resolve_connection` hook.
+CONNECTION_REFERENCE_PREFIX = "conn:"
+MAX_REFERENCE_NAME_LENGTH = 256
 
 
 class Runtime:
@@ -43,14 +46,16 @@ class Runtime:
         self._lock = threading.Lock()
         self._clients = OrderedDict()
 
-    def run(self, action: str, connection: Optional[Mapping[str, Any]],
+    def run(self, action: str, connection: Union[Mapping[str, Any], str, None],
             inputs: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
-        """Validate everything first (nothing is sent for invalid input), then run the handler."""
+        """Validate everything first (nothing is sent for invalid input), then run the handler.
+        `connection` is the values, or a "conn:NAME" reference resolved first."""
         spec = load_manifest().action(action)
         problems: List[Dict[str, str]] = []
         conn: Optional[Connection] = None
         values: Dict[str, Any] = {}
         try:
+            connection = self.dereferenced(connection)
             conn = self.connection(connection)
         except InputValidationError as exc:
             problems.extend(exc.errors)
@@ -66,6 +71,27 @@ class Runtime:
         step = actions.Step(action=spec, connection=conn, client=self.client(conn),
                             pacer_factory=self.pacer_factory)
         return handler.run(step, values)
+
+    def dereferenced(self, connection: Any) -> Any:
+        """The connection values a "conn:NAME" reference stands for, from the `resolve_connection`
+        hook (so a queued task need not carry the key); any other value as it is."""
+        if not isinstance(connection, str):
+            return connection
+        name = connection[len(CONNECTION_REFERENCE_PREFIX):]
+        if not connection.startswith(CONNECTION_REFERENCE_PREFIX):
+            problem = 'must be an object, or a reference "conn:NAME" to one'
+        elif not name or len(name) > MAX_REFERENCE_NAME_LENGTH or not name.isprintable() or " " in name:
+            problem = (f"a reference names its connection after {CONNECTION_REFERENCE_PREFIX!r} in 1 to "
+                       f"{MAX_REFERENCE_NAME_LENGTH} printable characters without spaces")
+        else:
+            resolve = getattr(self.hooks, "resolve_connection", None)
+            resolved = resolve(name=name) if resolve is not None else None
+            if isinstance(resolved, Mapping):
+                return resolved
+            problem = (f"no plugin resolved the connection reference {connection!r}" if resolved is None
+                       else f"the connection reference {connection!r} resolved to a "
+                            f"{type(resolved).__name__}, not an object")
+        raise InputValidationError([{"path": "connection", "message": problem}], subject="connection")
 
     def connection(self, values: Optional[Mapping[str, Any]]) -> Connection:
         """A validated Connection, or InputValidationError with `connection/...` paths."""
