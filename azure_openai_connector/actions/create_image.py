@@ -12,6 +12,7 @@ from ..errors import ConnectorError, InvalidResponseError, answer_error
 from ..http import Response
 from ..manifest import Action
 from . import Step
+from .unknown_model import naming_the_model
 
 OPERATION = "images/generations"
 SENT_WHEN_SET = ("quality", "style", "response_format")
@@ -83,10 +84,11 @@ def request_fields(inputs: Dict[str, Any], count: int) -> Dict[str, Any]:
 def _send(step: Step, inputs: Dict[str, Any], count: int) -> Dict[str, Any]:
     connection = step.connection
     model = inputs["model"]
-    response = step.client.request(
-        "POST", connection.operation_url(OPERATION, model),
-        json_body=connection.request_body(model, request_fields(inputs, count)),
-        action=step.action.key)
+    with naming_the_model(model, step.action.key):
+        response = step.client.request(
+            "POST", connection.operation_url(OPERATION, model),
+            json_body=connection.request_body(model, request_fields(inputs, count), OPERATION),
+            action=step.action.key)
     return _answer(response)
 
 
