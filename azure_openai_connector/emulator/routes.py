@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, FrozenSet, List, Optional, Tuple
@@ -23,7 +25,7 @@ from .handlers import (
 )
 from .images import create_image, image_blob
 from .recording import RecordedRequest
-from .reply import Reply, json_reply
+from .reply import JSON_TYPE, Reply, json_reply
 
 BLOB = "blob"  # image downloads: they stand for a storage URL, so no auth and no API headers
 
@@ -168,6 +170,23 @@ def check_api_version(version: Optional[str], required: bool, preview_only: bool
             return json_reply(404, azure_error("404", "Resource not found"))
         return None
     return json_reply(400, azure_error("BadRequest", "API version not supported"))
+
+
+def typed_for_azure_v1(path: str, reply: Reply) -> Reply:
+    """Azure's v1 API types its errors `"type": "error"` (the v1 spec's AzureErrorResponse), where
+    the dated API carries OpenAI-style types such as invalid_request_error."""
+    if reply.status < 400 or not path.startswith("/openai/v1/") or reply.content_type != JSON_TYPE:
+        return reply
+    try:
+        body = json.loads(reply.body)
+    except ValueError:
+        return reply
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict) or "type" not in error or error["type"] == "error":
+        return reply
+    error["type"] = "error"
+    retyped = json_reply(reply.status, body, reply.headers)
+    return dataclasses.replace(reply, body=retyped.body)
 
 
 def route_not_found(request: RecordedRequest, dialect: str) -> Reply:

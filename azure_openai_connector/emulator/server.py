@@ -18,7 +18,7 @@ from .multipart import is_multipart, parse_multipart
 from .playback import play
 from .recording import Headers, RecordedRequest, loose_json
 from .reply import SEND_NOTHING, SEND_TRUNCATED, Reply, json_reply
-from .routes import Service, dialect_for
+from .routes import Service, dialect_for, typed_for_azure_v1
 
 READY_TIMEOUT_SECONDS = 5.0
 STOP_JOIN_SECONDS = 5.0
@@ -256,9 +256,8 @@ class Emulator:
         def normal_answer() -> Reply:
             return self._service.answer(request, json_ok, serial)
 
-        if fault is None:
-            return normal_answer()
-        return play(fault, request, normal_answer)
+        reply = normal_answer() if fault is None else play(fault, request, normal_answer)
+        return typed_for_azure_v1(request.path, reply)
 
     def _track(self, connection: socket.socket, open_: bool) -> None:
         with self._lock:
