@@ -163,13 +163,12 @@ def check_api_version(version: Optional[str], required: bool, preview_only: bool
     """The live service answers a missing api-version with 404 and an unknown one with 400. Dated
     routes take the dated versions; v1 routes take v1 (the default) or preview, and a route the v1
     API has in preview only does not exist without preview."""
-    if version is None:
-        return json_reply(404, azure_error("404", "Resource not found")) if required or preview_only else None
-    if (version in AZURE_DATED_VERSIONS) if required else (version in AZURE_V1_VERSIONS):
-        if preview_only and not required and version != AZURE_PREVIEW:
-            return json_reply(404, azure_error("404", "Resource not found"))
-        return None
-    return json_reply(400, azure_error("BadRequest", "API version not supported"))
+    known = AZURE_DATED_VERSIONS if required else AZURE_V1_VERSIONS
+    if version is not None and version not in known:
+        return json_reply(400, azure_error("BadRequest", "API version not supported"))
+    if (version is None and required) or (preview_only and version != AZURE_PREVIEW):
+        return json_reply(404, azure_error("404", "Resource not found"))
+    return None
 
 
 def typed_for_azure_v1(path: str, reply: Reply) -> Reply:
