@@ -91,7 +91,7 @@ def input_options(action: str, input_name: str, connection: Optional[Mapping[str
 
     if options_source(action, input_name) != MODELS_SOURCE:
         return []
-    valid = runtime.connection(connection)
+    valid = _validated_connection(runtime, connection)
 
     def fetch() -> Any:
         return runtime.client(valid).request("GET", valid.models_url(), action="input_options").json()
@@ -100,3 +100,18 @@ def input_options(action: str, input_name: str, connection: Optional[Mapping[str
     options = options_from_models_list(answer, is_openai=valid.is_openai, today=today)
     wanted = WANTED_CAPABILITIES.get(action, ())
     return [option for option in options if suits(option, wanted)]
+
+
+def _validated_connection(runtime: Any, connection: Optional[Mapping[str, Any]]) -> Any:
+    """The runtime's Connection; a refusal never quotes the key (pasted into another field, say)."""
+    from .http import redact
+
+    try:
+        return runtime.connection(connection)
+    except InputValidationError as refusal:
+        key = connection.get("api_key") if isinstance(connection, Mapping) else None
+        if not isinstance(key, str):
+            raise
+        secrets = (key, key.strip())
+        raise InputValidationError([{**problem, "message": redact(problem["message"], secrets)}
+                                    for problem in refusal.errors], subject="connection") from None

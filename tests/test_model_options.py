@@ -149,6 +149,14 @@ def test_unknown_actions_and_inputs_are_refused(known):
     assert known.request_count == 0
 
 
+def test_a_refused_connection_never_quotes_the_key(known):
+    key = "sk-pasted-0123456789abcdef"
+    with pytest.raises(errors.InputValidationError) as caught:
+        input_options("create_image", "model", {"api_key": key, "organization": key + "!"})
+    assert [problem["path"] for problem in caught.value.errors] == ["connection/organization"]
+    assert key not in str(caught.value.to_dict())
+
+
 def test_a_refused_list_is_a_typed_error_without_the_key(known):
     with pytest.raises(errors.AuthenticationError) as caught:
         input_options("create_image", "model", {**azure(known), "api_key": "wrong-key-000000"})
