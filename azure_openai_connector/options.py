@@ -24,6 +24,7 @@ WANTED_CAPABILITIES: Dict[str, Tuple[str, ...]] = {
     "summarize_text": ("chat",),
     "create_multiple_chat_completions": ("chat", "completion"),
     "create_image": ("image",),
+    "submit_batch": ("chat",),
 }
 
 
