@@ -287,8 +287,10 @@ CASES: Dict[Tuple[str, str, str], Dict[str, Any]] = {
         "response_type": "text", **RAW_RETRIES},
     ("azure-v1", "raw_request", "every-option-multipart"): {
         "url": "/v1/files", "method": "POST",
-        "form_data": {"purpose": "batch", "expires_after": '{"seconds": 1209600, "anchor": "created_at"}'},
-        "file_data": {"file": TEXT_FILE}, "file_data_file_names": {"file": "requests.jsonl"},
+        # Not "batch": the emulator keeps an Azure batch upload pending, which the OpenAI file
+        # listing certified later in the same emulator does not allow.
+        "form_data": {"purpose": "assistants", "expires_after": '{"seconds": 1209600, "anchor": "created_at"}'},
+        "file_data": {"file": TEXT_FILE}, "file_data_file_names": {"file": "notes.txt"},
         "response_type": "binary", **RAW_RETRIES},
     ("azure-v1", "summarize_text", "defaults"): {},
     ("azure-v1", "summarize_text", "every-option"): {
