@@ -242,7 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .options_command import register as register_options
 
-    register_options(commands)
+    register_options(commands, connection_from_env=connection_from_env, load_json_argument=_load_json_argument,
+                     fail=_fail, print_json=_print_json)
     return parser
 
 

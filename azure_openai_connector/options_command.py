@@ -6,14 +6,17 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any, Dict, List
+from typing import Any, Callable, Dict, List, Mapping
 
 COLUMNS = (("VALUE", "value"), ("STATUS", "status"), ("RETIRES", "retirement_date"),
            ("CAPABILITIES", "capabilities"))
 
 
-def register(commands: Any) -> None:
-    """Add the `options` subcommand to the CLI's subparsers."""
+def register(commands: Any, *, connection_from_env: Callable[[Mapping[str, str]], Any],
+             load_json_argument: Callable[[str, str], Any], fail: Callable[[Any], int],
+             print_json: Callable[[Any], None]) -> None:
+    """Add the `options` subcommand to the CLI's subparsers; the CLI hands over its own helpers
+    (environment connection, @file arguments, error and JSON output), so both read alike."""
     options = commands.add_parser(
         "options", help="list the live options of an input (the models the connection offers)",
         description="Ask the service for the values an input marked x-options can take (every "
@@ -25,17 +28,21 @@ def register(commands: Any) -> None:
                          help="connection object; default: from the environment variables")
     options.add_argument("--json", action="store_true", help="print JSON instead of a table")
     options.add_argument("--refresh", action="store_true", help="ask the service again, not the cache")
-    options.set_defaults(handler=command_options)
+    options.set_defaults(handler=lambda args: command_options(
+        args, connection_from_env=connection_from_env, load_json_argument=load_json_argument,
+        fail=fail, print_json=print_json))
 
 
-def command_options(args: argparse.Namespace) -> int:
-    from .cli import EXIT_OK, _fail, _load_json_argument, _print_json, connection_from_env
+def command_options(args: argparse.Namespace, *, connection_from_env: Callable[[Mapping[str, str]], Any],
+                    load_json_argument: Callable[[str, str], Any], fail: Callable[[Any], int],
+                    print_json: Callable[[Any], None]) -> int:
+    """Print the options of ACTION's INPUT; exit 0, or the CLI's codes for a refusal or failure."""
     from .errors import ConnectorError, InputValidationError
     from .options import input_options
 
     try:
         if args.connection:
-            connection = _load_json_argument(args.connection, "--connection")
+            connection = load_json_argument(args.connection, "--connection")
         else:
             connection = connection_from_env(os.environ)
             if connection is None:
@@ -48,12 +55,12 @@ def command_options(args: argparse.Namespace) -> int:
         found = input_options(args.action, args.input, connection, refresh=args.refresh,
                               runtime=default_runtime())
     except ConnectorError as error:
-        return _fail(error)
+        return fail(error)
     if args.json:
-        _print_json(found)
+        print_json(found)
     else:
         sys.stdout.write(options_table(found))
-    return EXIT_OK
+    return 0
 
 
 def options_table(options: List[Dict[str, Any]]) -> str:

@@ -19,7 +19,9 @@ from azure_openai_connector.emulator import Emulator
 from azure_openai_connector.emulator.lifecycle import CATALOG, DEFAULT_DEPLOYMENTS, find
 from azure_openai_connector.manifest import load_manifest
 from azure_openai_connector.models import options_from_models_list
-from azure_openai_connector.options import ModelsListCache, input_options, models_list_cache
+from azure_openai_connector.host_hooks import default_runtime
+from azure_openai_connector.options import ModelsListCache, models_list_cache
+from azure_openai_connector.options import input_options as live_options
 from azure_openai_connector.runtime import Runtime
 
 from support import API_KEY
@@ -43,6 +45,11 @@ def fresh_cache() -> Iterator[None]:
     models_list_cache().clear()
     yield
     models_list_cache().clear()
+
+
+def input_options(*args: Any, **kwargs: Any) -> List[Dict[str, Any]]:
+    """The options through the shared runtime, as the host hook gets them."""
+    return live_options(*args, runtime=default_runtime(), **kwargs)
 
 
 def azure(emulator: Emulator, api_version: str = "v1") -> Dict[str, Any]:
@@ -83,11 +90,11 @@ def test_the_manifest_schema_refuses_an_unknown_options_source():
 
 
 def host_hook() -> Any:
-    from azure_openai_connector import hookspecs, plugin
+    from azure_openai_connector import host_hooks, hookspecs
 
     manager = pluggy.PluginManager(hookspecs.HOST_PROJECT)
     manager.add_hookspecs(hookspecs.HostSpecs)
-    manager.register(plugin, name="azure_openai")
+    manager.register(host_hooks, name="azure_openai")
     return manager.hook
 
 
