@@ -168,6 +168,8 @@ def command_emulator(args: argparse.Namespace) -> int:
     argv: List[str] = ["--port", str(args.port), "--latency", str(args.latency)]
     if args.api_key:
         argv += ["--api-key", args.api_key]
+    if args.deployments:
+        argv += ["--deployments", args.deployments]
     return emulator_main(argv)
 
 
@@ -226,6 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
     emulator.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free port)")
     emulator.add_argument("--api-key", help="the key the emulator accepts (default: emulator-key)")
     emulator.add_argument("--latency", type=float, default=0.0, help="seconds to wait before each answer")
+    emulator.add_argument("--deployments", metavar="NAME[=MODEL],...|any",
+                          help="deployment/model names it accepts (default: the connector's defaults and a few more)")
     emulator.set_defaults(handler=command_emulator)
 
     demo = commands.add_parser(
@@ -235,6 +239,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "the environment it starts the local emulator; with them it calls the real service.")
     demo.add_argument("--action", help="run only this action")
     demo.set_defaults(handler=command_demo)
+
+    from .options_command import register as register_options
+
+    register_options(commands, connection_from_env=connection_from_env, load_json_argument=_load_json_argument,
+                     fail=_fail, print_json=_print_json)
     return parser
 
 

@@ -14,6 +14,15 @@ from .errors import InputValidationError
 OPENAI_DEFAULT_BASE = "https://api.openai.com/v1"
 AZURE_HOST_TEMPLATE = "https://{resource}.openai.azure.com"
 AZURE_V1_API = "v1"
+AZURE_PREVIEW_API = "preview"
+AZURE_V1_PATH_VERSIONS = (AZURE_V1_API, AZURE_PREVIEW_API)
+# The newest dated GA version: what a v1 connection uses for a route the v1 API lacks.
+AZURE_NEWEST_DATED_GA = "2024-10-21"
+# Routes Azure's v1 API serves in preview only: a v1 connection asks for them with
+# ?api-version=preview rather than failing.
+AZURE_V1_PREVIEW_ONLY_ROUTES = ("images/", "audio/")
+# Routes neither v1 spec has (legacy completions): a v1 connection sends them to the dated API.
+AZURE_DATED_ONLY_ROUTES = ("completions",)
 
 # Escapes a raw-request path could use to leave the connection's host or its base path.
 # Non-ASCII is refused too: servers that normalise Unicode read look-alike dots (U+FF0E) as ".".
@@ -78,19 +87,40 @@ class Connection:
         return f"{parts.scheme}://{parts.netloc}"
 
     @property
+    def uses_v1_api(self) -> bool:
+        """Azure's v1 API (`v1`, or `preview`): /openai/v1/<route>, the deployment in the body."""
+        return not self.is_openai and self.api_version in AZURE_V1_PATH_VERSIONS
+
+    @property
     def deployment_in_path(self) -> bool:
         """Azure's dated API names the deployment in the URL and takes no `model` in the body."""
-        return not self.is_openai and self.api_version != AZURE_V1_API
+        return not self.is_openai and not self.uses_v1_api
+
+    def model_in_path(self, operation: str) -> bool:
+        """Whether this operation's URL names the deployment (so the body carries no `model`):
+        every route of a dated connection, and on v1 the routes only the dated API has."""
+        return self.deployment_in_path or (self.uses_v1_api and operation in AZURE_DATED_ONLY_ROUTES)
+
+    def api_version_for(self, operation: str) -> Optional[str]:
+        """The api-version query value this operation is sent with (None: none at all)."""
+        if self.is_openai:
+            return None
+        if self.model_in_path(operation):
+            return self.api_version if self.deployment_in_path else AZURE_NEWEST_DATED_GA
+        if self.api_version == AZURE_PREVIEW_API or operation.startswith(AZURE_V1_PREVIEW_ONLY_ROUTES):
+            return AZURE_PREVIEW_API
+        return None
 
     def operation_url(self, operation: str, model: str) -> str:
         """URL of an inference operation such as ``chat/completions`` for a model/deployment."""
         if self.is_openai:
             return f"{self.base_url}/{operation}"
-        if self.api_version == AZURE_V1_API:
-            return f"{self.base_url}/openai/v1/{operation}"
+        version = self.api_version_for(operation)
+        query = f"?api-version={quote(version, safe='')}" if version else ""
+        if not self.model_in_path(operation):
+            return f"{self.base_url}/openai/v1/{operation}{query}"
         deployment = quote(model, safe="")
-        return (f"{self.base_url}/openai/deployments/{deployment}/{operation}"
-                f"?api-version={quote(self.api_version, safe='')}")
+        return f"{self.base_url}/openai/deployments/{deployment}/{operation}{query}"
 
     def resource_url(self, *segments: str) -> str:
         """URL of a route that names no deployment (``resource_url("files", file_id, "content")``):
@@ -99,14 +129,26 @@ class Connection:
         if self.is_openai:
             return f"{self.base_url}/{path}"
         if not self.deployment_in_path:
-            return f"{self.base_url}/openai/v1/{path}"
+            query = "?api-version=preview" if self.api_version == AZURE_PREVIEW_API else ""
+            return f"{self.base_url}/openai/v1/{path}{query}"
         return f"{self.base_url}/openai/{path}?api-version={quote(self.api_version, safe='')}"
 
-    def request_body(self, model: str, fields: Dict[str, Any]) -> Dict[str, Any]:
+    def request_body(self, model: str, fields: Dict[str, Any],
+                     operation: str = "chat/completions") -> Dict[str, Any]:
         """The JSON body for an inference call: `model` first where the API wants it in the body."""
-        if self.deployment_in_path:
+        if self.model_in_path(operation):
             return fields
         return {"model": model, **fields}
+
+    def models_url(self) -> str:
+        """Where the service lists its models: OpenAI /v1/models; Azure /openai/v1/models on
+        v1 and preview, /openai/models?api-version=... on a dated version."""
+        if self.is_openai:
+            return f"{self.base_url}/models"
+        if self.uses_v1_api:
+            query = "?api-version=preview" if self.api_version == AZURE_PREVIEW_API else ""
+            return f"{self.base_url}/openai/v1/models{query}"
+        return f"{self.base_url}/openai/models?api-version={quote(self.api_version, safe='')}"
 
     def default_headers(self) -> Dict[str, str]:
         """Non-secret headers sent on every request of this connection."""
@@ -135,6 +177,14 @@ class Connection:
             return self.base_url[:-3] if self.base_url.endswith("/v1") else self.base_url
         return f"{self.base_url}/openai"
 
+    def _raw_api_version(self, path_part: str) -> Optional[str]:
+        """The api-version a raw Azure path gets when it names none: v1 paths get `preview` on a
+        preview connection (nothing on v1); dated paths get a dated version (the newest dated GA
+        on a v1 connection, whose own version they do not understand)."""
+        if path_part == "/v1" or path_part.startswith("/v1/"):
+            return AZURE_PREVIEW_API if self.api_version == AZURE_PREVIEW_API else None
+        return AZURE_NEWEST_DATED_GA if self.uses_v1_api else self.api_version
+
     def raw_url(self, path: str, query: Optional[Mapping[str, Any]] = None) -> str:
         """Join a user's path to the base, refusing anything that could leave the host or base."""
         problems = raw_path_problems(path)
@@ -144,10 +194,12 @@ class Connection:
         params: List[Tuple[str, str]] = []
         for name, value in (query or {}).items():
             params.append((name, _query_value(value)))
-        if not self.is_openai and not (path_part == "/v1" or path_part.startswith("/v1/")):
+        if not self.is_openai:
             given = query_part + "&" + "&".join(name for name, _ in params)
             if not re.search(r"(^|&)api-version(=|&|$)", given):
-                params.append(("api-version", self.api_version))
+                version = self._raw_api_version(path_part)
+                if version:
+                    params.append(("api-version", version))
         extra = urlencode(params)
         joined_query = "&".join(part for part in (query_part, extra) if part)
         url = self.raw_base + path_part + (f"?{joined_query}" if joined_query else "")

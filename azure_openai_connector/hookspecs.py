@@ -11,7 +11,7 @@ Hooks are always called with keyword arguments; new arguments are only ever adde
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional
 
 import pluggy
 
@@ -43,6 +43,17 @@ class HostSpecs:
         """Called to run one workflow step: validate ``inputs`` (missing ones take the manifest's
         defaults) and ``connection``, call the service, and return the JSON result. Raises a
         ``ConnectorError`` subclass on failure."""
+
+    @host_hookspec(firstresult=True)
+    def input_options(
+        self, action: str, input: str, connection: Dict[str, Any], refresh: bool  # noqa: A002
+    ) -> List[Dict[str, Any]]:
+        """Called when a host builds a select for an input the manifest marks with ``x-options``
+        (the ``model`` of every action): return the live options for ``connection``, a list of
+        ``{value, label, capabilities, capabilities_known, lifecycle{status, retirement_date}}``
+        (``status``: available, preview, deprecated or retired). Cached per connection for a few
+        minutes; ``refresh=True`` asks the service again. ``[]`` for an input without
+        ``x-options``. Raises ``InputValidationError`` or ``ApiError`` like ``execute_action``."""
 
 
 class ExtensionSpecs:

@@ -33,7 +33,7 @@ spec = load_manifest().action("create_chat_completion")
 connection = runtime.connection({{"api_key": {API_KEY!r}, "organization": "bench"}})
 values = spec.inputs.validated({{"messages": {json.dumps(CHAT_MESSAGES)}}})
 runtime.client(connection)
-assert values["model"] == "gpt-4o-mini"
+assert values["model"] == spec.inputs.default("model")
 """
 FLOOR = "import requests, jsonschema, yaml, pluggy"
 OPENAI = "import openai"

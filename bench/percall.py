@@ -36,7 +36,8 @@ def run(server: Any, *, key: str, title: str, rounds: int, warmup: int, calls: i
     from azure_openai_connector import run_action
 
     bench = Benchmark(key, title)
-    connection = {"api_key": API_KEY, "organization": "bench", "endpoint": server.url}
+    connection = {"api_key": API_KEY, "organization": "bench", "endpoint": server.url,
+                  "api_version": AZURE_API_VERSION}  # the same route as the SDK and the floor
     url = f"{server.url}/openai/deployments/{DEPLOYMENT}/chat/completions?api-version={AZURE_API_VERSION}"
     body = {"messages": CHAT_MESSAGES}
     session = requests.Session()

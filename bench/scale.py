@@ -70,7 +70,8 @@ def worker(argv: Optional[List[str]] = None) -> int:
     if options.mode == "ours":
         from azure_openai_connector import run_action
 
-        connection = {"api_key": API_KEY, "organization": "bench", "endpoint": options.url}
+        connection = {"api_key": API_KEY, "organization": "bench", "endpoint": options.url,
+                      "api_version": "2024-10-21"}  # the floor's route
 
         def run_batch(batch: List[str]) -> int:
             result = run_action("create_multiple_chat_completions", connection,

@@ -31,6 +31,8 @@ def connection_for(service: str, emulator: Emulator) -> Dict[str, Any]:
     connection = {"api_key": API_KEY, "organization": "contoso", "endpoint": emulator.url}
     if service == "azure-v1":
         connection["api_version"] = "v1"
+    else:
+        connection["api_version"] = "2024-10-21"  # the dated API (v1 is the default)
     return connection
 
 
@@ -141,7 +143,7 @@ def test_what_submit_sends_on_each_route(service, files_path, batches_path, quer
 def test_defaults_leave_out_what_the_service_defaults(emulator, runtime, openai_connection):
     runtime.run("submit_batch", openai_connection, {"prompts": ["Hi"]})
     line = json.loads(emulator.requests[0].files[0]["data"])
-    assert line["body"] == {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}]}
+    assert line["body"] == {"model": "gpt-5.1", "messages": [{"role": "user", "content": "Hi"}]}
 
 
 def test_an_expired_batch_marks_what_never_ran_not_processed(service, emulator, runtime):

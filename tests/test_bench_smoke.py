@@ -200,8 +200,7 @@ def test_http_proxy_and_no_proxy_from_the_environment_apply(proxy: str, monkeypa
     connection = {"api_key": "proxy-test-key", "organization": "contoso", "endpoint": "http://localhost:9"}
     result = _runtime().run("create_chat_completion", connection, {})
     assert result["content"] == "via the proxy"
-    assert _Proxy.seen == ["POST http://localhost:9/openai/deployments/gpt-4o-mini/chat/completions"
-                           "?api-version=2024-10-21 HTTP/1.1"]
+    assert _Proxy.seen == ["POST http://localhost:9/openai/v1/chat/completions HTTP/1.1"]
 
     monkeypatch.setenv("NO_PROXY", "localhost")
     with pytest.raises(errors.ApiConnectionError):  # straight to localhost:9, where nothing listens

@@ -15,10 +15,10 @@ DEFAULT_MESSAGES = load_manifest().action("create_chat_completion").inputs.defau
 
 
 def test_azure_request_is_exactly_what_the_dated_api_expects(emulator, azure_connection):
-    result = run_action("create_chat_completion", azure_connection, {})
+    result = run_action("create_chat_completion", {**azure_connection, "api_version": "2024-10-21"}, {})
     [request] = emulator.requests
     assert request.method == "POST"
-    assert request.path == "/openai/deployments/gpt-4o-mini/chat/completions"
+    assert request.path == "/openai/deployments/gpt-5.1/chat/completions"
     assert request.query == {"api-version": "2024-10-21"}
     assert request.headers.get("api-key") == API_KEY
     assert request.headers.get("authorization") is None
@@ -43,7 +43,7 @@ def test_openai_request_carries_model_bearer_and_organization(emulator, openai_c
     assert request.headers.get("api-key") is None
     assert request.headers.get("openai-organization") == "org-abc123"
     assert request.headers.get("openai-project") == "proj_xyz"
-    assert request.json == {"model": "gpt-4o-mini", "messages": DEFAULT_MESSAGES, "temperature": 0.2,
+    assert request.json == {"model": "gpt-5.1", "messages": DEFAULT_MESSAGES, "temperature": 0.2,
                             "n": 2, "max_completion_tokens": 50, "stop": ["\n"], "seed": 7,
                             "response_format": {"type": "json_object"}}
     assert len(result["choices"]) == 2
@@ -59,7 +59,7 @@ def test_azure_v1_api_puts_the_deployment_in_the_body(emulator, azure_connection
 def test_developer_role_needs_a_newer_azure_api_version(emulator, azure_connection):
     messages = [{"role": "developer", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
     with pytest.raises(InputValidationError) as caught:
-        run_action("create_chat_completion", azure_connection, {"messages": messages})
+        run_action("create_chat_completion", {**azure_connection, "api_version": "2024-10-21"}, {"messages": messages})
     assert [e["path"] for e in caught.value.errors] == ["messages/0/role"]
     assert emulator.request_count == 0
     run_action("create_chat_completion", {**azure_connection, "api_version": "2025-04-01-preview"},

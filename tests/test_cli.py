@@ -102,7 +102,7 @@ def test_help_teaches_with_examples_and_exit_codes():
 def test_describe_table_and_json():
     done = cli("describe", "create_image")
     assert done.returncode == 0
-    assert "dall-e-3" in done.stdout and "1..10" in done.stdout
+    assert "gpt-image-2" in done.stdout and "1..10" in done.stdout
     document = json.loads(cli("describe", "--json").stdout)
     assert set(document["actions"]) >= {"create_chat_completion", "raw_request"}
 

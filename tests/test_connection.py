@@ -19,6 +19,9 @@ def rt():
 def test_azure_url_from_the_resource_name(rt):
     connection = rt.connection({"api_key": KEY, "organization": "Contoso-East"})
     assert connection.operation_url("chat/completions", "gpt-4o") == (
+        "https://contoso-east.openai.azure.com/openai/v1/chat/completions")
+    dated = rt.connection({"api_key": KEY, "organization": "Contoso-East", "api_version": "2024-10-21"})
+    assert dated.operation_url("chat/completions", "gpt-4o") == (
         "https://contoso-east.openai.azure.com/openai/deployments/gpt-4o/chat/completions"
         "?api-version=2024-10-21")
     assert connection.api_key_headers() == {"api-key": KEY}

@@ -17,6 +17,15 @@ from azure_openai_connector.runtime import Runtime
 ACTION = "create_image"
 
 
+@pytest.fixture
+def azure_connection(emulator: Emulator) -> Dict[str, Any]:
+    """The dated 2024-10-21 API, whose per-deployment DALL-E 3 rule this module tests (the v1
+    API's routes and gpt-image rule are in test_api_versions)."""
+    from support import API_KEY
+
+    return {"api_key": API_KEY, "organization": "contoso", "endpoint": emulator.url, "api_version": "2024-10-21"}
+
+
 def assert_matches_output_schema(result: Dict[str, Any]) -> None:
     Draft7Validator(load_manifest().action(ACTION).output).validate(result)
 
@@ -25,12 +34,12 @@ def paths(error: InputValidationError) -> set:
     return {problem["path"] for problem in error.errors}
 
 
-def test_defaults_on_azure_put_the_deployment_in_the_url(runtime: Runtime, emulator: Emulator,
-                                                          azure_connection: Dict[str, Any]) -> None:
-    result = runtime.run(ACTION, azure_connection, {})
+def test_dated_azure_puts_the_deployment_in_the_url(runtime: Runtime, emulator: Emulator,
+                                                    azure_connection: Dict[str, Any]) -> None:
+    result = runtime.run(ACTION, azure_connection, {"model": "my-images"})
 
     [request] = emulator.requests
-    assert request.path == "/openai/deployments/dall-e-3/images/generations"
+    assert request.path == "/openai/deployments/my-images/images/generations"
     assert request.query["api-version"] == "2024-10-21"
     assert "model" not in request.json
     form = load_manifest().action(ACTION).inputs
@@ -163,7 +172,7 @@ def test_gpt_image_needs_a_newer_azure_api_version(runtime: Runtime, emulator: E
 
 
 def test_b64_json_round_trip(runtime: Runtime, emulator: Emulator, connection: Dict[str, Any]) -> None:
-    result = runtime.run(ACTION, connection, {"response_format": "b64_json"})
+    result = runtime.run(ACTION, connection, {"model": "dall-e-3", "response_format": "b64_json"})
 
     assert emulator.requests[0].json["response_format"] == "b64_json"
     [image] = result["images"]
@@ -177,7 +186,7 @@ def test_content_filter_refusal(runtime: Runtime, emulator: Emulator, azure_conn
     emulator.script(Fault.content_filter_prompt(spec_shape=spec_shape))
 
     with pytest.raises(ContentFilterError) as refused:
-        runtime.run(ACTION, azure_connection, {})
+        runtime.run(ACTION, azure_connection, {"model": "my-images"})
 
     error = refused.value
     assert error.status == 400 and error.code == "content_filter"
@@ -189,7 +198,7 @@ def test_content_filtered_image_in_a_fan_out_is_reported(runtime: Runtime, emula
                                                          azure_connection: Dict[str, Any]) -> None:
     emulator.script(Fault.content_filter_prompt())
 
-    result = runtime.run(ACTION, azure_connection, {"n": 2})
+    result = runtime.run(ACTION, azure_connection, {"model": "my-images", "n": 2})
 
     assert len(result["images"]) == 1
     [failure] = result["errors"]

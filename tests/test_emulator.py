@@ -417,7 +417,7 @@ def test_models_list_and_lookup(emu):
     ids = {model["id"] for model in listing["data"]}
     assert {"gpt-4o-mini", "gpt-4o", "dall-e-3", "gpt-image-1", "gpt-3.5-turbo-instruct", "text-embedding-3-small"} <= ids
     for model in listing["data"]:
-        assert set(model) == {"id", "object", "created", "owned_by"} and model["object"] == "model"
+        assert set(model) == {"id", "object", "created", "owned_by", "shutdown_date"} and model["object"] == "model"
     assert openai_call(emu, "/v1/models/gpt-4o", method="GET").json()["id"] == "gpt-4o"
     assert_openai_error(openai_call(emu, "/v1/models/no-such-model", method="GET"), 404, param="model")
     assert azure_call(emu, "/openai/v1/models", method="GET").json()["object"] == "list"

@@ -151,7 +151,7 @@ def test_help_text_states_the_range_and_placeholders_come_from_examples():
     assert chat["stop"]["ui:help"] == "Between 1 and 4 items."
     assert chat["max_completion_tokens"]["ui:help"] == "Between 1 and 1,000,000."
     assert chat["seed"]["ui:help"] == "A 64-bit integer."
-    assert chat["model"]["ui:placeholder"] == "gpt-4o-mini"
+    assert chat["model"]["ui:placeholder"] == "gpt-5.1"
     assert action_form(RAW, "raw_request")["uiSchema"]["retry_delay_ms"]["ui:help"] == "Between 0 and 60,000."
 
 

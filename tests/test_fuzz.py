@@ -168,7 +168,9 @@ def connection_for(service: str, emulator: Emulator) -> Dict[str, Any]:
     if service == "openai":
         return {"api_key": API_KEY, "is_openai_key": True, "endpoint": emulator.url + "/v1"}
     connection = {"api_key": API_KEY, "organization": "contoso", "endpoint": emulator.url}
-    if service == "azure-v1":
+    if service == "azure":
+        connection["api_version"] = "2024-10-21"  # the dated API (v1 is the default)
+    elif service == "azure-v1":
         connection["api_version"] = "v1"
     elif service == "azure-preview":
         connection["api_version"] = "2025-04-01-preview"

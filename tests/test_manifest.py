@@ -44,12 +44,13 @@ def test_loaded_once_and_validators_compiled_once():
 def test_seed_defaults_and_current_models():
     manifest = load_manifest()
     chat = manifest.action("create_chat_completion").inputs
-    assert chat.default("model") == "gpt-4o-mini"
+    assert chat.default("model") == "gpt-5.1"
+    assert manifest.action("create_image").inputs.default("model") == "gpt-image-2"
     assert [m["role"] for m in chat.default("messages")] == ["system", "user", "assistant", "user"]
     multiple = manifest.action("create_multiple_chat_completions").inputs
     assert len(multiple.default("prompts")) == 5
     assert manifest.action("raw_request").inputs.default("url") == "/v1/models"
-    assert manifest.connection.default("api_version") == "2024-10-21"
+    assert manifest.connection.default("api_version") == "v1"
     assert manifest.connection.fields["api_key"]["secret"] is True
 
 

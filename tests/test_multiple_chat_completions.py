@@ -83,11 +83,9 @@ def test_defaults_send_each_prompt_as_its_own_request(runtime, connection, emula
         assert request.path.endswith("/chat/completions")
         assert request.json["messages"] == [{"role": "user", "content": user_message(request)}]
         assert "temperature" not in request.json and "max_completion_tokens" not in request.json
-        if is_openai(connection):
-            assert request.json["model"] == FORM.default("model")
-        else:
-            assert "model" not in request.json
-            assert f"/deployments/{FORM.default('model')}/" in request.path
+        # OpenAI and Azure's v1 API (the default) both name the model in the body.
+        assert request.json["model"] == FORM.default("model")
+        assert request.path == ("/v1/chat/completions" if is_openai(connection) else "/openai/v1/chat/completions")
     assert sorted(user_message(r) for r in emulator.requests) == sorted(prompts)
 
 

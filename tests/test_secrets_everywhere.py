@@ -333,7 +333,9 @@ CLI_CASES = [
 
 def run_cli(case: Tuple[Any, ...], emulator: Emulator) -> Tuple[str, subprocess.CompletedProcess]:
     name, _, action, inputs, connection_change, _ = case
-    connection = {"api_key": API_KEY, "organization": "contoso", "endpoint": emulator.url, **connection_change}
+    # The dated API, so the case's marker (the deployment) is in the path the fault matches.
+    connection = {"api_key": API_KEY, "organization": "contoso", "endpoint": emulator.url,
+                  "api_version": "2024-10-21", **connection_change}
     marker = f"cli-{name}"
     if action == "raw_request":
         inputs = {"url": f"/deployments/{marker}/chat/completions", "method": "POST",

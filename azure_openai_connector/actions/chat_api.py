@@ -7,18 +7,23 @@ from typing import Any, Dict, List, Optional
 from ..errors import ContentFilterError, InvalidResponseError
 from ..http import Pacer
 from . import Step
+from .unknown_model import naming_the_model
+
+OPERATION = "chat/completions"
 
 
 def chat_completion(step: Step, model: str, fields: Dict[str, Any], *,
                     pacer: Optional[Pacer] = None) -> Dict[str, Any]:
     """POST one chat completion and return the parsed answer, with `request_id` added.
 
-    Raises ContentFilterError when every choice was cut by the output filter, and
-    InvalidResponseError when the answer lacks its choices."""
+    Raises ContentFilterError when every choice was cut by the output filter, InvalidResponseError
+    when the answer lacks its choices, and a NotFoundError naming the `model` input when the
+    service knows no such model or deployment."""
     connection = step.connection
-    response = step.client.request("POST", connection.operation_url("chat/completions", model),
-                                   json_body=connection.request_body(model, fields),
-                                   action=step.action.key, pacer=pacer)
+    with naming_the_model(model, step.action.key):
+        response = step.client.request("POST", connection.operation_url(OPERATION, model),
+                                       json_body=connection.request_body(model, fields, OPERATION),
+                                       action=step.action.key, pacer=pacer)
     answer = checked_answer(response.json(), status=response.status, request_id=response.request_id,
                             attempts=response.attempts)
     answer["request_id"] = response.request_id

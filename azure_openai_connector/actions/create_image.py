@@ -12,6 +12,7 @@ from ..errors import ConnectorError, InvalidResponseError, answer_error
 from ..http import Response
 from ..manifest import Action
 from . import Step
+from .unknown_model import naming_the_model
 
 OPERATION = "images/generations"
 SENT_WHEN_SET = ("quality", "style", "response_format")
@@ -24,15 +25,23 @@ ONE_IMAGE_PER_REQUEST = re.compile(r"^dall-e-3")
 GPT_IMAGE = re.compile(r"^gpt-image")
 # gpt-image arrived on Azure with 2025-04-01-preview; dated versions before it cannot serve it.
 AZURE_FIRST_VERSION_WITH_GPT_IMAGE = "2025-04-01"
+# The rule an Azure v1-API deployment follows when its name reveals no model: the v1 API serves
+# image generation (in preview) for the gpt-image models only, DALL-E having retired.
+AZURE_V1_IMAGE_MODEL = "gpt-image-2"
 
 
 def check(inputs: Dict[str, Any], connection: Connection, action: Action) -> List[Dict[str, str]]:
     """Refuse what the connection's API cannot take: Azure dated-API deployments other than
     gpt-image ones follow the manifest's DALL-E 3 rule (as well as their name's own rule);
-    gpt-image needs a newer Azure api-version."""
+    gpt-image needs a newer Azure api-version; Azure v1-API deployments whose names reveal no
+    model follow the gpt-image rule."""
+    model = inputs["model"]
+    if connection.uses_v1_api:
+        if rule_model(model, connection, action) == model:
+            return []
+        return action.inputs.validator.errors({**inputs, "model": AZURE_V1_IMAGE_MODEL})
     if not connection.deployment_in_path:
         return []
-    model = inputs["model"]
     if GPT_IMAGE.search(model) and connection.api_version[:10] < AZURE_FIRST_VERSION_WITH_GPT_IMAGE:
         needed = f"{AZURE_FIRST_VERSION_WITH_GPT_IMAGE}-preview"
         return [{"path": "model", "message": f"gpt-image deployments need Azure api_version {needed} "
@@ -46,7 +55,11 @@ def rule_model(model: str, connection: Connection, action: Action) -> str:
     """The model whose rules apply: the model itself, or DALL-E 3 for an Azure dated-API deployment
     that is not a gpt-image one. Besides gpt-image (preview versions), DALL-E 3 is the only image
     model that API serves (its spec: n at most 1, three sizes), so a deployment named for another
-    model, dall-e-2 included, follows the DALL-E 3 rules too, on top of its own name's rules."""
+    model, dall-e-2 included, follows the DALL-E 3 rules too, on top of its own name's rules.
+    On Azure's v1 API a deployment whose name matches no model rule follows the gpt-image one."""
+    if connection.uses_v1_api:
+        named = any(re.search(pattern, model) for pattern in model_rule_patterns(action))
+        return model if named else AZURE_V1_IMAGE_MODEL
     if not connection.deployment_in_path or GPT_IMAGE.search(model) or (
             ONE_IMAGE_PER_REQUEST.search(model)
             and any(re.search(pattern, model) for pattern in model_rule_patterns(action))):
@@ -83,10 +96,11 @@ def request_fields(inputs: Dict[str, Any], count: int) -> Dict[str, Any]:
 def _send(step: Step, inputs: Dict[str, Any], count: int) -> Dict[str, Any]:
     connection = step.connection
     model = inputs["model"]
-    response = step.client.request(
-        "POST", connection.operation_url(OPERATION, model),
-        json_body=connection.request_body(model, request_fields(inputs, count)),
-        action=step.action.key)
+    with naming_the_model(model, step.action.key):
+        response = step.client.request(
+            "POST", connection.operation_url(OPERATION, model),
+            json_body=connection.request_body(model, request_fields(inputs, count), OPERATION),
+            action=step.action.key)
     return _answer(response)
 
 

@@ -17,6 +17,9 @@ from ..manifest import Action, ValidatedInputs
 from . import Step
 from .batch import map_in_order, total_usage
 from .chat_api import chat_completion, first_content, user_messages
+from .unknown_model import naming_the_model
+
+COMPLETIONS = "completions"
 
 # OpenAI's completion-only models; a request for them on the chat API is refused. Azure
 # deployment names are the user's own, so there the `api` input decides.
@@ -76,9 +79,11 @@ def _run_completions(step: Step, inputs: ValidatedInputs) -> Tuple[List[Dict[str
     fields = {"prompt": prompts, **_sampling_fields(inputs, max_tokens_field="max_tokens")}
     connection = step.connection
     try:
-        response = step.client.request(
-            "POST", connection.operation_url("completions", inputs["model"]),
-            json_body=connection.request_body(inputs["model"], fields), action=step.action.key)
+        with naming_the_model(inputs["model"], step.action.key):
+            response = step.client.request(
+                "POST", connection.operation_url(COMPLETIONS, inputs["model"]),
+                json_body=connection.request_body(inputs["model"], fields, COMPLETIONS),
+                action=step.action.key)
         answer = response.json()
         results = completion_results(answer, prompts, response)
     except ConnectorError as error:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Mapping, Optional
 
 from . import validation
 from .files import FileStore
@@ -25,6 +25,12 @@ class Call:
     files: FileStore
     #: The resource's batch jobs (emulator.batches.BatchStore).
     batches: Any = None
+    #: Known deployment (or model) names and the model each serves; None: any name is accepted.
+    deployments: Optional[Mapping[str, str]] = None
+
+    def model_behind(self, name: str) -> str:
+        """The model a deployment name serves (the name itself when it is not configured)."""
+        return (self.deployments or {}).get(name, name)
 
     @property
     def api_version(self) -> Optional[str]:

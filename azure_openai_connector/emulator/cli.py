@@ -7,8 +7,9 @@ import json
 import signal
 import sys
 import threading
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
+from .lifecycle import DEFAULT_DEPLOYMENTS
 from .server import Emulator, is_loopback
 
 
@@ -21,7 +22,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default: 127.0.0.1)")
     parser.add_argument("--api-key", default="emulator-key", help="the key clients must send")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds to wait before every answer")
+    parser.add_argument(
+        "--deployments", default=",".join(DEFAULT_DEPLOYMENTS), metavar="NAME[=MODEL],...|any",
+        help="the deployment (and OpenAI model) names inference accepts, each optionally serving another "
+             "model; others get 404 DeploymentNotFound / model_not_found; 'any' accepts every name "
+             "(default: %(default)s)")
     return parser
+
+
+def parse_deployments(text: str) -> Optional[Dict[str, str]]:
+    """`name[=model],...` as {name: model}; `any` as None (every name accepted)."""
+    if text.strip() == "any":
+        return None
+    table: Dict[str, str] = {}
+    for item in text.split(","):
+        name, _, model = item.strip().partition("=")
+        if name:
+            table[name] = model or name
+    return table
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -35,11 +53,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
     stop_requested = threading.Event()
     previous = _install_stop_handlers(stop_requested)
-    emulator = Emulator(api_key=options.api_key, latency=options.latency, host=options.host, port=options.port)
+    emulator = Emulator(api_key=options.api_key, latency=options.latency, host=options.host, port=options.port,
+                        deployments=parse_deployments(options.deployments))
     try:
         emulator.start()
         print(json.dumps({"url": emulator.url, "api_key": emulator.api_key}), flush=True)
         print(f"Emulator listening on {emulator.url} (Ctrl+C to stop)", file=sys.stderr, flush=True)
+        print(export_lines(emulator.url, emulator.api_key), file=sys.stderr, flush=True)
         # A bounded wait in a loop keeps Ctrl+C responsive where signals only land between waits.
         while not stop_requested.wait(0.5):
             pass
@@ -49,6 +69,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         emulator.stop()
         _restore_handlers(previous)
     return 0
+
+
+def export_lines(url: str, api_key: str) -> str:
+    """Ready-to-paste environment for an Azure and an OpenAI setup (OpenAI's base URL ends in /v1)."""
+    return (f"# Azure OpenAI (v1 API):\n"
+            f"export AZURE_OPENAI_ENDPOINT={url} AZURE_OPENAI_API_KEY={api_key} OPENAI_API_VERSION=v1\n"
+            f"# or OpenAI:\n"
+            f"export OPENAI_BASE_URL={url}/v1 OPENAI_API_KEY={api_key}")
 
 
 def _install_stop_handlers(stop_requested: threading.Event) -> List[Any]:

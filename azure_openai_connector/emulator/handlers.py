@@ -96,12 +96,12 @@ def refuse_streaming(body: Dict[str, Any]) -> None:
 
 
 def list_models(call: Call) -> Reply:
-    return json_reply(200, responses.model_list())
+    return json_reply(200, responses.model_list(azure=call.dialect == AZURE))
 
 
 def retrieve_model(call: Call) -> Reply:
     model_id = call.params["model"]
-    found = responses.find_model(model_id)
+    found = responses.find_model(model_id, azure=call.dialect == AZURE)
     if found is None:
         raise ServiceRefusal(
             404, f"The model '{model_id}' does not exist", param="model", code="model_not_found"

@@ -32,6 +32,7 @@ IMAGE_RULES = {
 # The Azure 2024-10-21 spec describes a DALL-E 3 deployment only, and without `auto` quality.
 AZURE_IMAGE_RULES = ImageRules(1, ("1792x1024", "1024x1792", "1024x1024"), "1024x1024", ("standard", "hd"), 4000, True, True)
 ANSWERABLE_GPT_IMAGE_SIZES = ("1024x1024", "1536x1024", "1024x1536")
+AZURE_V1_IMAGE_MODEL = "gpt-image-2"
 
 
 def create_image(call: Call) -> Reply:
@@ -39,6 +40,13 @@ def create_image(call: Call) -> Reply:
     prompt = str(validation.string(body, "prompt", required_field=True))
     if call.azure_dated:
         model, rules = "dall-e-3", AZURE_IMAGE_RULES
+    elif call.dialect == AZURE:
+        # v1: `model` is the deployment; one whose model is unknown is taken for a gpt-image one,
+        # the image models Azure's v1 preview serves.
+        model = call.model_behind(str(validation.string(body, "model", required_field=True)))
+        if not (model.startswith("gpt-image") or model in IMAGE_RULES):
+            model = AZURE_V1_IMAGE_MODEL
+        rules = image_rules(model)
     else:
         model = validation.string(body, "model") or (
             "gpt-image-1" if any(body.get(name) is not None for name in GPT_IMAGE_ONLY_PARAMETERS) else "dall-e-2"

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import base64
+import datetime
 import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from .lifecycle import AZURE_CAPABILITY_FLAGS, CATALOG, CatalogModel, find
 
 # A valid 1x1 PNG; it stands for every generated image.
 TINY_PNG = base64.b64decode(
@@ -17,14 +20,6 @@ AZURE_COMPLETION_MODEL = "gpt-35-turbo-instruct"
 SYSTEM_FINGERPRINT = "fp_emulator"
 QUOTED_CHARS = 200
 
-MODEL_CATALOG: Tuple[Tuple[str, int, str], ...] = (
-    ("gpt-4o-mini", 1721172741, "system"),
-    ("gpt-4o", 1715367049, "system"),
-    ("dall-e-3", 1698785189, "system"),
-    ("gpt-image-1", 1745517030, "system"),
-    ("gpt-3.5-turbo-instruct", 1692901427, "system"),
-    ("text-embedding-3-small", 1705948997, "system"),
-)
 
 
 def estimate_tokens(characters: int) -> int:
@@ -222,16 +217,34 @@ def images_response(items: List[Dict[str, Any]], extras: Optional[Dict[str, Any]
     return {"created": int(time.time()), "data": items, **(extras or {})}
 
 
-def model_object(model_id: str, created: int, owned_by: str) -> Dict[str, Any]:
-    return {"id": model_id, "object": "model", "created": created, "owned_by": owned_by}
+def model_object(model: CatalogModel, azure: bool) -> Dict[str, Any]:
+    """One models-list entry: OpenAI's shape (with `shutdown_date`), or on Azure the same core
+    fields plus the data plane's `status`, `capabilities`, `lifecycle_status`, `deprecation`."""
+    body: Dict[str, Any] = {"id": model.id_for(azure), "object": "model", "created": model.created,
+                            "owned_by": "system"}
+    if not azure:
+        body["shutdown_date"] = model.openai_shutdown
+        return body
+    retirement = model.retirement(azure=True)
+    body.update({
+        "created_at": model.created,
+        "status": "succeeded",
+        "capabilities": {flag: flag in model.capabilities for flag in AZURE_CAPABILITY_FLAGS},
+        "lifecycle_status": model.lifecycle_status,
+    })
+    if retirement is not None:
+        moment = datetime.datetime(retirement.year, retirement.month, retirement.day,
+                                   tzinfo=datetime.timezone.utc)
+        body["deprecation"] = {"inference": int(moment.timestamp())}
+    return body
 
 
-def model_list() -> Dict[str, Any]:
-    return {"object": "list", "data": [model_object(*entry) for entry in MODEL_CATALOG]}
+def model_list(azure: bool) -> Dict[str, Any]:
+    return {"object": "list", "data": [model_object(model, azure) for model in CATALOG]}
 
 
-def find_model(model_id: str) -> Optional[Dict[str, Any]]:
-    for entry in MODEL_CATALOG:
-        if entry[0] == model_id:
-            return model_object(*entry)
-    return None
+def find_model(model_id: str, azure: bool) -> Optional[Dict[str, Any]]:
+    model = find(model_id)
+    if model is None or model.id_for(azure) != model_id:
+        return None
+    return model_object(model, azure)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 from dataclasses import dataclass, field
-from typing import Dict, FrozenSet, List, Optional, Tuple
+from typing import Any, Dict, FrozenSet, List, Optional, Tuple
 
 from .call import Call, Handler
-from .errors import AZURE, OPENAI, ServiceRefusal, azure_error, openai_error, unauthorized_body
+from .errors import AZURE, OPENAI, ServiceRefusal, azure_error, not_found_body, openai_error, unauthorized_body
 from .batches import BatchStore, cancel_batch, create_batch, list_batches, retrieve_batch
 from .files import FileStore
 from .handlers import (
@@ -23,12 +25,19 @@ from .handlers import (
 )
 from .images import create_image, image_blob
 from .recording import RecordedRequest
-from .reply import Reply, json_reply
+from .reply import JSON_TYPE, Reply, json_reply
 
 BLOB = "blob"  # image downloads: they stand for a storage URL, so no auth and no API headers
 
-AZURE_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}(-preview)?$")
-AZURE_V1_VERSIONS = ("v1", "latest", "preview")
+# Dated data-plane versions the service answers (a made-up date gets 400, as on the live service).
+AZURE_DATED_VERSIONS = frozenset({
+    "2022-12-01", "2023-05-15", "2024-02-01", "2024-06-01", "2024-10-21",
+    "2024-12-01-preview", "2025-01-01-preview", "2025-02-01-preview", "2025-03-01-preview",
+    "2025-04-01-preview",
+})
+# The v1 API's versions (its spec's AzureAIFoundryModelsApiVersion): v1 is also the default.
+AZURE_V1_VERSIONS = ("v1", "preview")
+AZURE_PREVIEW = "preview"
 
 
 @dataclass
@@ -39,6 +48,10 @@ class Route:
     handlers: Dict[str, Handler]
     operation: str = "the"
     template: str = ""
+    #: Runs a model: the deployment (Azure) or model (OpenAI) must be one the service knows.
+    inference: bool = False
+    #: On Azure's v1 API only with api-version=preview (absent from the v1 GA spec).
+    preview_only: bool = False
 
     @property
     def allowed(self) -> str:
@@ -53,6 +66,8 @@ class Service:
     bearer_tokens: FrozenSet[str]
     base_url: str = ""
     files: FileStore = field(default_factory=FileStore)
+    #: Known deployment/model names and the model each serves; None accepts any name.
+    deployments: Optional[Dict[str, str]] = None
     batches: BatchStore = field(init=False)
 
     def __post_init__(self) -> None:
@@ -81,12 +96,37 @@ class Service:
             )
             return json_reply(405, body, {"allow": route.allowed})
         if dialect == AZURE:
-            refusal = check_api_version(request.query.get("api-version"), required=route.azure_dated)
+            refusal = check_api_version(request.query.get("api-version"), required=route.azure_dated,
+                                        preview_only=route.preview_only)
+            if refusal is not None:
+                return refusal
+        if route.inference:
+            refusal = self.check_deployment(request, params, dialect, route.azure_dated)
             if refusal is not None:
                 return refusal
         call = Call(request, json_ok, dialect, route.azure_dated, params, serial, self.base_url, self.files,
-                    self.batches)
+                    self.batches, self.deployments)
         return handler(call)
+
+    def check_deployment(self, request: RecordedRequest, params: Dict[str, str], dialect: str,
+                         azure_dated: bool) -> Optional[Reply]:
+        """404 for a deployment (Azure: in the path, or v1's body `model`) or model (OpenAI) the
+        service does not know; a missing `model` is left to the handler's validation."""
+        if self.deployments is None:
+            return None
+        if azure_dated:
+            name: Any = params.get("deployment")
+        else:
+            name = request.json.get("model") if isinstance(request.json, dict) else None
+            if not isinstance(name, str):
+                return None
+        if name in self.deployments:
+            return None
+        if dialect == AZURE:
+            return json_reply(404, not_found_body(AZURE))
+        return json_reply(404, openai_error(
+            f"The model `{name}` does not exist or you do not have access to it.",
+            "invalid_request_error", code="model_not_found"))
 
     def authorized(self, request: RecordedRequest, dialect: str) -> bool:
         bearer = _bearer_token(request)
@@ -119,13 +159,33 @@ def _bearer_token(request: RecordedRequest) -> Optional[str]:
     return token.strip() if scheme.lower() == "bearer" else None
 
 
-def check_api_version(version: Optional[str], required: bool) -> Optional[Reply]:
-    """The live service answers a missing api-version with 404 and a bad one with 400."""
-    if version is None:
-        return json_reply(404, azure_error("404", "Resource not found")) if required else None
-    if AZURE_VERSION.match(version) or (not required and version in AZURE_V1_VERSIONS):
-        return None
-    return json_reply(400, azure_error("BadRequest", "API version not supported"))
+def check_api_version(version: Optional[str], required: bool, preview_only: bool = False) -> Optional[Reply]:
+    """The live service answers a missing api-version with 404 and an unknown one with 400. Dated
+    routes take the dated versions; v1 routes take v1 (the default) or preview, and a route the v1
+    API has in preview only does not exist without preview."""
+    known = AZURE_DATED_VERSIONS if required else AZURE_V1_VERSIONS
+    if version is not None and version not in known:
+        return json_reply(400, azure_error("BadRequest", "API version not supported"))
+    if (version is None and required) or (preview_only and version != AZURE_PREVIEW):
+        return json_reply(404, azure_error("404", "Resource not found"))
+    return None
+
+
+def typed_for_azure_v1(path: str, reply: Reply) -> Reply:
+    """Azure's v1 API types its errors `"type": "error"` (the v1 spec's AzureErrorResponse), where
+    the dated API carries OpenAI-style types such as invalid_request_error."""
+    if reply.status < 400 or not path.startswith("/openai/v1/") or reply.content_type != JSON_TYPE:
+        return reply
+    try:
+        body = json.loads(reply.body)
+    except ValueError:
+        return reply
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict) or "type" not in error or error["type"] == "error":
+        return reply
+    error["type"] = "error"
+    retyped = json_reply(reply.status, body, reply.headers)
+    return dataclasses.replace(reply, body=retyped.body)
 
 
 def route_not_found(request: RecordedRequest, dialect: str) -> Reply:
@@ -139,30 +199,29 @@ def route_not_found(request: RecordedRequest, dialect: str) -> Reply:
 # --- the route table ----------------------------------------------------------
 
 
-def _route(template: str, dialect: str, azure_dated: bool, operation: str = "the", **handlers: Handler) -> Route:
+def _route(template: str, dialect: str, azure_dated: bool, operation: str = "the", *, inference: bool = False,
+           preview_only: bool = False, **handlers: Handler) -> Route:
     pieces = re.split(r"\{(\w+)\}", template)
     # re.split alternates literal text and placeholder names.
     pattern = "".join(re.escape(piece) if position % 2 == 0 else f"(?P<{piece}>[^/]+)" for position, piece in enumerate(pieces))
-    return Route(re.compile(f"^{pattern}$"), dialect, azure_dated, dict(handlers), operation, template)
+    return Route(re.compile(f"^{pattern}$"), dialect, azure_dated, dict(handlers), operation, template,
+                 inference, preview_only)
 
 
 def _build_routes() -> List[Route]:
-    routes: List[Route] = [
-        _route("/v1/chat/completions", OPENAI, False, "ChatCompletions_Create", POST=create_chat_completion),
-        _route("/v1/completions", OPENAI, False, "Completions_Create", POST=create_completion),
-        _route("/v1/images/generations", OPENAI, False, "ImageGenerations_Create", POST=create_image),
-        _route(
-            "/openai/deployments/{deployment}/chat/completions", AZURE, True, "ChatCompletions_Create",
-            POST=create_chat_completion,
-        ),
-        _route("/openai/deployments/{deployment}/completions", AZURE, True, "Completions_Create", POST=create_completion),
-        _route(
-            "/openai/deployments/{deployment}/images/generations", AZURE, True, "ImageGenerations_Create",
-            POST=create_image,
-        ),
-        _route("/openai/v1/chat/completions", AZURE, False, "ChatCompletions_Create", POST=create_chat_completion),
-        _route("/images/{image}.png", BLOB, False, GET=image_blob),
-    ]
+    routes: List[Route] = [_route("/images/{image}.png", BLOB, False, GET=image_blob)]
+    # Inference on OpenAI (/v1), Azure's dated API (the deployment in the path) and Azure's v1 API
+    # (the deployment as the body's `model`; image generation there in preview only).
+    for prefix, dialect, dated in (("/v1", OPENAI, False), ("/openai/deployments/{deployment}", AZURE, True),
+                                   ("/openai/v1", AZURE, False)):
+        routes += [
+            _route(f"{prefix}/chat/completions", dialect, dated, "ChatCompletions_Create", inference=True,
+                   POST=create_chat_completion),
+            _route(f"{prefix}/completions", dialect, dated, "Completions_Create", inference=True,
+                   POST=create_completion),
+            _route(f"{prefix}/images/generations", dialect, dated, "ImageGenerations_Create", inference=True,
+                   preview_only=dialect == AZURE and not dated, POST=create_image),
+        ]
     for prefix, dialect, dated in (("/v1", OPENAI, False), ("/openai", AZURE, True), ("/openai/v1", AZURE, False)):
         routes += [
             _route(f"{prefix}/models", dialect, dated, "Models_List", GET=list_models),

@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Union
 from urllib.parse import parse_qsl, urlsplit
 
 from .errors import AZURE, OPENAI, openai_error
@@ -18,7 +18,7 @@ from .multipart import is_multipart, parse_multipart
 from .playback import play
 from .recording import Headers, RecordedRequest, loose_json
 from .reply import SEND_NOTHING, SEND_TRUNCATED, Reply, json_reply
-from .routes import Service, dialect_for
+from .routes import Service, dialect_for, typed_for_azure_v1
 
 READY_TIMEOUT_SECONDS = 5.0
 STOP_JOIN_SECONDS = 5.0
@@ -40,6 +40,17 @@ AZURE_RATE_HEADERS = (
 )
 
 
+def deployment_table(deployments: Union[None, Iterable[str], Mapping[str, str]]) -> Optional[Dict[str, str]]:
+    """{deployment name: model} from names (each serving the model it is named after) or a mapping."""
+    if deployments is None:
+        return None
+    if isinstance(deployments, Mapping):
+        return {str(name): str(model) for name, model in deployments.items()}
+    if isinstance(deployments, str):
+        raise TypeError("deployments must be a collection of names, not one string")
+    return {str(name): str(name) for name in deployments}
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -59,13 +70,18 @@ class Emulator:
         host: str = "127.0.0.1",
         port: int = 0,
         bearer_tokens: Iterable[str] = (),
+        deployments: Union[None, Iterable[str], Mapping[str, str]] = None,
     ) -> None:
+        """`deployments`: the Azure deployment (and OpenAI model) names inference accepts, as
+        names or as {name: model served}; others get 404 DeploymentNotFound / model_not_found.
+        None (the default) accepts any name; `lifecycle.DEFAULT_DEPLOYMENTS` is the CLI's set."""
         if not is_loopback(host):
             raise ValueError(f"the emulator only listens on loopback addresses, not {host!r}")
         self.latency = float(latency)
         self._host = host
         self._port = int(port)
-        self._service = Service(api_key=api_key, bearer_tokens=frozenset(bearer_tokens))
+        self._service = Service(api_key=api_key, bearer_tokens=frozenset(bearer_tokens),
+                                deployments=deployment_table(deployments))
         self._lock = threading.Lock()
         self._requests: List[RecordedRequest] = []
         self._faults_served: List[Tuple[int, str]] = []
@@ -160,6 +176,12 @@ class Emulator:
         return self._service.api_key
 
     @property
+    def deployments(self) -> Optional[Dict[str, str]]:
+        """The known deployment names and their models (None: any name is accepted)."""
+        table = self._service.deployments
+        return dict(table) if table is not None else None
+
+    @property
     def requests(self) -> List[RecordedRequest]:
         with self._lock:
             return list(self._requests)
@@ -234,9 +256,8 @@ class Emulator:
         def normal_answer() -> Reply:
             return self._service.answer(request, json_ok, serial)
 
-        if fault is None:
-            return normal_answer()
-        return play(fault, request, normal_answer)
+        reply = normal_answer() if fault is None else play(fault, request, normal_answer)
+        return typed_for_azure_v1(request.path, reply)
 
     def _track(self, connection: socket.socket, open_: bool) -> None:
         with self._lock:

@@ -1,5 +1,8 @@
-"""Every action's requests conform to the official specs: Azure on the 2024-10-21 spec, OpenAI on the
-OpenAI spec, with the manifest's defaults and with every optional input set.
+"""Every action's requests conform to the official specs, with the manifest's defaults and with every
+optional input set: Azure's v1 API (the default api_version) on the v1 GA spec, with image generation
+on the v1 preview spec (a preview-only route) and legacy completions on the dated spec (a route
+neither v1 spec has); Azure's dated API (api_version 2024-10-21) on the 2024-10-21 spec; OpenAI on
+the OpenAI spec.
 
 The judge: the connection's `endpoint` points at a small loopback recording proxy that forwards
 each request to Prism (`prism mock`) and keeps Prism's verdict on it: the status (422 for an
@@ -12,8 +15,8 @@ Where our validation is stricter than a spec (the per-model image rules, empty s
 token limits, participant names), a test named for it shows our refusal next to Prism accepting
 the same body.
 
-Not judged: raw_request's default path on Azure (/v1/models reaches Azure's v1 API, which the
-2024-10-21 spec does not describe); Azure's v1 API and preview versions (not covered here yet).
+On a dated connection raw_request's default path (/v1/models) reaches Azure's v1 API: the proxy
+sends every /openai/v1/ path to the v1 GA spec whatever the connection, so it is judged there.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from __future__ import annotations
 import base64
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 import pytest
 import requests
@@ -47,10 +50,12 @@ Exchange = Dict[str, Any]
 
 
 class RecordingProxy:
-    """A loopback HTTP proxy that forwards every request to `upstream` and records the verdicts."""
+    """A loopback HTTP proxy that forwards every request to `upstream` (a URL, or a function of
+    the request path giving one) and records the verdicts."""
 
-    def __init__(self, upstream: str) -> None:
-        self.upstream = upstream.rstrip("/")
+    def __init__(self, upstream: Union[str, Callable[[str], str]]) -> None:
+        self.upstream_for: Callable[[str], str] = (
+            upstream if callable(upstream) else (lambda path, url=upstream.rstrip("/"): url))
         self.exchanges: List[Exchange] = []
         self._lock = threading.Lock()
         self._session = requests.Session()
@@ -67,7 +72,8 @@ class RecordingProxy:
                            if name.lower() not in NOT_FORWARDED}
                 headers["Accept-Encoding"] = "identity"
                 try:
-                    answer = proxy._session.request(self.command, proxy.upstream + self.path, data=body or None,
+                    upstream = proxy.upstream_for(self.path).rstrip("/")
+                    answer = proxy._session.request(self.command, upstream + self.path, data=body or None,
                                                     headers=headers, allow_redirects=False,
                                                     timeout=FORWARD_TIMEOUT_S)
                 except requests.RequestException as problem:
@@ -76,7 +82,7 @@ class RecordingProxy:
                                            request_body=body, response_body=b""))
                     self.send_error(502)
                     return
-                proxy._record(dict(method=self.command, path=self.path, status=answer.status_code,
+                proxy._record(dict(method=self.command, path=self.path, status=answer.status_code, upstream=upstream,
                                        violations=violations(answer),
                                        all_violations=violations(answer, include_mock_response=True),
                                        request_body=body, response_body=answer.content))
@@ -123,6 +129,12 @@ class RecordingProxy:
 
 
 def azure_connection(url: str, key: str = PRISM_KEY) -> Dict[str, Any]:
+    """Azure's dated API, judged by the 2024-10-21 spec."""
+    return {"api_key": key, "organization": "contoso", "endpoint": url, "api_version": "2024-10-21"}
+
+
+def azure_v1_connection(url: str, key: str = PRISM_KEY) -> Dict[str, Any]:
+    """Azure's v1 API: the default api_version, so none is given."""
     return {"api_key": key, "organization": "contoso", "endpoint": url}
 
 
@@ -131,7 +143,7 @@ def openai_connection(url: str, key: str = PRISM_KEY) -> Dict[str, Any]:
             "project": "proj_conformance"}
 
 
-CONNECTIONS = {"azure": azure_connection, "openai": openai_connection}
+CONNECTIONS = {"azure": azure_connection, "openai": openai_connection, "azure-v1": azure_v1_connection}
 
 
 def run_step(runtime: Runtime, action: str, connection: Dict[str, Any],
@@ -142,10 +154,25 @@ def run_step(runtime: Runtime, action: str, connection: Dict[str, Any],
         return None, error
 
 
+def azure_spec_router(dated: PrismServer, v1: PrismServer, v1_preview: PrismServer) -> Callable[[str], str]:
+    """Which spec judges an Azure path: the dated spec for /openai/deployments/..., the v1 preview
+    spec for image generation (preview-only on v1), the v1 GA spec for every other v1 route."""
+    def upstream(path: str) -> str:
+        if path.startswith("/openai/v1/images/"):
+            return v1_preview.url
+        if path.startswith("/openai/v1/") or path.startswith("/openai/v1?"):
+            return v1.url
+        return dated.url
+    return upstream
+
+
 @pytest.fixture(scope="module")
-def judges(prism_openai: PrismServer, prism_azure: PrismServer) -> Iterator[Dict[str, RecordingProxy]]:
-    with RecordingProxy(prism_openai.url) as openai_judge, RecordingProxy(prism_azure.url) as azure_judge:
-        yield {"openai": openai_judge, "azure": azure_judge}
+def judges(prism_openai: PrismServer, prism_azure: PrismServer, prism_azure_v1: PrismServer,
+           prism_azure_v1_preview: PrismServer) -> Iterator[Dict[str, RecordingProxy]]:
+    router = azure_spec_router(prism_azure, prism_azure_v1, prism_azure_v1_preview)
+    with RecordingProxy(prism_openai.url) as openai_judge, RecordingProxy(router) as azure_judge, \
+            RecordingProxy(router) as azure_v1_judge:
+        yield {"openai": openai_judge, "azure": azure_judge, "azure-v1": azure_v1_judge}
 
 
 # --- the input sets -----------------------------------------------------------------------------------
@@ -191,7 +218,6 @@ CASES: Dict[Tuple[str, str, str], Dict[str, Any]] = {
         "response_format": "b64_json"},
     ("openai", "create_image", "every-option-gpt-image"): {
         "model": "gpt-image-1", "prompt": "An otter reading a map", "n": 2, "size": "1536x1024", "quality": "high"},
-    ("azure", "create_image", "defaults"): {},
     ("azure", "create_image", "every-option"): {
         "model": "my-image-deployment", "prompt": "An otter reading a map", "n": 2, "size": "1024x1792",
         "quality": "hd", "style": "natural", "response_format": "b64_json"},
@@ -232,6 +258,45 @@ CASES: Dict[Tuple[str, str, str], Dict[str, Any]] = {
         "file_data": {"file": "data:audio/wav;base64,UklGRg=="}, "file_data_file_names": {"file": "hello.wav"},
         "response_type": "text", **RAW_RETRIES},
 
+    ("azure-v1", "create_chat_completion", "defaults"): {},
+    ("azure-v1", "create_chat_completion", "every-option"): {
+        **CHAT_ALL, "model": "my-chat-deployment",
+        "messages": [{"role": "developer", "content": "Answer in JSON.", "name": "rules"},
+                     {"role": "user", "content": "Hello", "name": "alice"},
+                     {"role": "assistant", "content": "Hi!", "name": "bot"},
+                     {"role": "user", "content": "Give me JSON."}]},
+    ("azure-v1", "create_image", "defaults"): {},
+    ("azure-v1", "create_image", "every-option-gpt-image"): {
+        "model": "my-image-deployment", "prompt": "An otter reading a map", "n": 2, "size": "1536x1024",
+        "quality": "high"},
+    # DALL-E 3 has retired; a deployment named for it still follows its rules, and the spec takes them.
+    ("azure-v1", "create_image", "every-option-dall-e-3"): {
+        "model": "dall-e-3", "prompt": "An otter reading a map", "n": 2, "size": "1792x1024", "quality": "hd",
+        "style": "natural", "response_format": "b64_json"},
+    ("azure-v1", "create_multiple_chat_completions", "defaults"): {},
+    ("azure-v1", "create_multiple_chat_completions", "every-option-chat"): {
+        "model": "my-chat-deployment", "prompts": ["One?", "Two?", "Three?"], "system": "Be brief.",
+        "temperature": 0.3, "max_tokens": 20, "max_concurrency": 2},
+    ("azure-v1", "create_multiple_chat_completions", "every-option-completions"): {
+        "model": "my-instruct-deployment", "prompts": ["One?", "Two?"], "temperature": 0.3, "max_tokens": 20,
+        "max_concurrency": 2, "api": "completions"},
+    ("azure-v1", "raw_request", "defaults"): {},
+    ("azure-v1", "raw_request", "every-option-json"): {
+        "url": "/v1/chat/completions", "method": "POST", "query_params": {"api-version": "preview"},
+        "data": {"model": "my-chat-deployment", "messages": [{"role": "user", "content": "hi"}]},
+        "response_type": "text", **RAW_RETRIES},
+    ("azure-v1", "raw_request", "every-option-multipart"): {
+        "url": "/v1/files", "method": "POST",
+        # Not "batch": the emulator keeps an Azure batch upload pending, which the OpenAI file
+        # listing certified later in the same emulator does not allow.
+        "form_data": {"purpose": "assistants", "expires_after": '{"seconds": 1209600, "anchor": "created_at"}'},
+        "file_data": {"file": TEXT_FILE}, "file_data_file_names": {"file": "notes.txt"},
+        "response_type": "binary", **RAW_RETRIES},
+    ("azure-v1", "summarize_text", "defaults"): {},
+    ("azure-v1", "summarize_text", "every-option"): {
+        "model": "my-chat-deployment", "text": LONG_TEXT, "instructions": "Three bullet points.",
+        "max_summary_tokens": 64, "chunk_size": 1000, "max_concurrency": 2},
+
     ("openai", "summarize_text", "defaults"): {},
     ("openai", "summarize_text", "every-option"): {
         "model": "gpt-4o", "text": LONG_TEXT, "instructions": "Three bullet points.", "max_summary_tokens": 64,
@@ -251,6 +316,15 @@ EXPECTED_REQUESTS = {
     ("azure", "create_multiple_chat_completions", "every-option-chat"): 3,
     ("openai", "summarize_text", "every-option"): 4,  # three parts, then their summary
     ("azure", "summarize_text", "every-option"): 4,
+    ("azure-v1", "create_image", "every-option-dall-e-3"): 2,
+    ("azure-v1", "create_multiple_chat_completions", "defaults"): 5,
+    ("azure-v1", "create_multiple_chat_completions", "every-option-chat"): 3,
+    ("azure-v1", "summarize_text", "every-option"): 4,
+}
+# Which spec must have judged each Azure v1 case's requests (default: the v1 GA spec).
+V1_JUDGE = {
+    ("azure-v1", "create_image"): "preview",
+    ("azure-v1", "create_multiple_chat_completions", "every-option-completions"): "dated",
 }
 # Prism's generated answers the action cannot use (the request still conformed).
 UNUSABLE_MOCK_ANSWERS = {
@@ -268,13 +342,19 @@ def case_ids() -> List[Any]:
 
 
 @pytest.mark.parametrize("service, action, case", case_ids())
-def test_requests_conform_to_the_official_spec(service, action, case, judges, quick_runtime):
+def test_requests_conform_to_the_official_spec(service, action, case, judges, quick_runtime, prism_azure,
+                                               prism_azure_v1, prism_azure_v1_preview):
     judge = judges[service]
     judge.reset()
     result, error = run_step(quick_runtime, action, CONNECTIONS[service](judge.url), CASES[service, action, case])
 
     sent = list(judge.exchanges)
     assert sent, f"nothing was sent ({error!r})"
+    if service == "azure-v1":
+        expected_judge = V1_JUDGE.get((service, action, case)) or V1_JUDGE.get((service, action)) or "v1"
+        upstreams = {"v1": prism_azure_v1.url, "preview": prism_azure_v1_preview.url, "dated": prism_azure.url}
+        assert {exchange["upstream"] for exchange in sent} == {upstreams[expected_judge].rstrip("/")}, [
+            (exchange["path"], exchange["upstream"]) for exchange in sent]
     for exchange in sent:
         assert exchange["status"] != 422 and exchange["violations"] == [], (
             exchange["method"], exchange["path"], exchange["violations"], exchange["request_body"][:500])
@@ -284,6 +364,17 @@ def test_requests_conform_to_the_official_spec(service, action, case, judges, qu
         assert isinstance(error, UNUSABLE_MOCK_ANSWERS.get((service, action), ())), repr(error)
     else:
         assert result is not None
+
+
+def test_the_image_default_is_refused_on_the_2024_10_21_api(judges, quick_runtime):
+    """gpt-image-2 (the default) needs 2025-04-01-preview or v1: refused before anything is sent,
+    rather than sent to an API that serves only the retired DALL-E 3."""
+    judge = judges["azure"]
+    judge.reset()
+    _, error = run_step(quick_runtime, "create_image", azure_connection(judge.url), {})
+    assert isinstance(error, errors.InputValidationError)
+    assert [problem["path"] for problem in error.errors] == ["model"]
+    assert judge.exchanges == []
 
 
 def test_the_every_option_cases_set_every_optional_input():
@@ -320,8 +411,17 @@ def test_the_every_option_cases_set_every_optional_input():
      "max_tokens"),
     ("azure", {"url": "/deployments/d/images/generations", "method": "POST", "data": {"prompt": "otter", "n": 2}},
      "n"),
+    ("azure-v1", {"url": "/v1/chat/completions", "method": "POST", "data": {"model": "m", "messages": []}},
+     "messages"),
+    ("azure-v1", {"url": "/v1/chat/completions", "method": "POST", "query_params": {"api-version": "2024-10-21"},
+                  "data": {"model": "m", "messages": [{"role": "user", "content": "hi"}]}}, "api-version"),
+    ("azure-v1", {"url": "/v1/images/generations", "method": "POST", "query_params": {"api-version": "preview"},
+                  "data": {"model": "m", "prompt": "otter", "n": 11}}, "n"),
+    ("azure-v1", {"url": "/deployments/d/completions", "method": "POST", "data": {"prompt": "x", "max_tokens": "many"}},
+     "max_tokens"),
 ], ids=["openai-chat", "openai-completions", "openai-images", "openai-files", "azure-chat", "azure-completions",
-        "azure-images"])
+        "azure-images", "azure-v1-chat", "azure-v1-dated-version", "azure-v1-preview-images",
+        "azure-v1-legacy-completions"])
 def test_negative_control_an_invalid_request_gets_422(service, inputs, field, judges, quick_runtime):
     judge = judges[service]
     judge.reset()
@@ -351,7 +451,7 @@ STRICTER = [
     ("openai-gpt-image-style", "openai", {"model": "gpt-image-1", "style": "vivid"}, "style",
      "/v1/images/generations", {"model": "gpt-image-1", "prompt": "otter", "style": "vivid"}),
     # The Azure spec states "The maximum length is 4000 characters" in prose only: no maxLength.
-    ("azure-dall-e-3-prompt-length", "azure", {"prompt": "o" * 4001}, "prompt",
+    ("azure-dall-e-3-prompt-length", "azure", {"model": "my-image-deployment", "prompt": "o" * 4001}, "prompt",
      "/deployments/d/images/generations", {"prompt": "o" * 4001}),
 ]
 CHAT_STRICTER = [

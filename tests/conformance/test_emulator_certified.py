@@ -8,8 +8,10 @@ the violations) -> emulator. The OpenAI spec declares no error answers for most 
 Prism cannot judge those; their bodies are checked here against the spec's own `ErrorResponse`
 schema instead.
 
-Not certified: Azure's v1 API and preview versions (not covered here yet) and the audio routes
-(the emulator has none and no action uses them).
+Azure's v1 API is certified on the v1 GA spec, its image generation on the v1 preview spec, and
+the legacy completions a v1 connection sends to the dated route on the 2024-10-21 spec (the same
+routing as the request conformance tests). Not certified: the audio routes (the emulator has none
+and no action uses them) and the dated /openai/models list (no spec here describes it).
 """
 
 from __future__ import annotations
@@ -24,22 +26,26 @@ import prism_support
 from azure_openai_connector.emulator import Emulator, Fault
 from azure_openai_connector.errors import ContentFilterError
 from prism_support import PrismServer
-from test_actions_conformance import (CASES, RecordingProxy, azure_connection, openai_connection, run_step)
+from test_actions_conformance import (CASES, CONNECTIONS, RecordingProxy, azure_connection, azure_spec_router,
+                                      azure_v1_connection, openai_connection, run_step)
 
 pytestmark = pytest.mark.prism
 
 EMULATOR_KEY = "emulator-key-certified-0001"
-CONNECTIONS = {"azure": azure_connection, "openai": openai_connection}
 NOT_EMULATED = {("azure", "raw_request", "every-option-multipart")}  # audio: not an emulator route
 
 
 @pytest.fixture(scope="module")
-def certified(prism_executable, openai_prism_spec, azure_prism_spec) -> Iterator[Tuple[Emulator, Dict[str, Any]]]:
+def certified(prism_executable, openai_prism_spec, azure_prism_spec, azure_v1_prism_spec,
+              azure_v1_preview_prism_spec) -> Iterator[Tuple[Emulator, Dict[str, Any]]]:
     with Emulator(api_key=EMULATOR_KEY) as emulator:
         with PrismServer.proxy(openai_prism_spec, emulator.url, binary=prism_executable) as openai_proxy, \
                 PrismServer.proxy(azure_prism_spec, emulator.url, binary=prism_executable) as azure_proxy, \
-                RecordingProxy(openai_proxy.url) as openai_judge, RecordingProxy(azure_proxy.url) as azure_judge:
-            yield emulator, {"openai": openai_judge, "azure": azure_judge}
+                PrismServer.proxy(azure_v1_prism_spec, emulator.url, binary=prism_executable) as v1_proxy, \
+                PrismServer.proxy(azure_v1_preview_prism_spec, emulator.url, binary=prism_executable) as preview_proxy, \
+                RecordingProxy(openai_proxy.url) as openai_judge, RecordingProxy(azure_proxy.url) as azure_judge, \
+                RecordingProxy(azure_spec_router(azure_proxy, v1_proxy, preview_proxy)) as v1_judge:
+            yield emulator, {"openai": openai_judge, "azure": azure_judge, "azure-v1": v1_judge}
 
 
 @pytest.fixture
@@ -115,6 +121,21 @@ def test_the_openai_file_and_model_routes_answer_within_the_spec(judges, quick_r
     certify(judge.exchanges, openai_error_schema, "openai")
 
 
+def test_the_azure_v1_models_list_answers_within_the_spec(judges, quick_runtime, openai_error_schema):
+    """The picker's source on Azure's v1 API: the list and one model, with Azure's capability and
+    lifecycle fields on top of the spec's required ones."""
+    judge = judges["azure-v1"]
+    connection = azure_v1_connection(judge.url, EMULATOR_KEY)
+    listing, error = run_step(quick_runtime, "raw_request", connection, {"url": "/v1/models"})
+    assert error is None
+    assert {entry["id"]: entry["lifecycle_status"] for entry in listing["data"]["data"]}["gpt-5.1"] == (
+        "generally-available")
+    _, error = run_step(quick_runtime, "raw_request", connection, {"url": "/v1/models/gpt-image-2"})
+    assert error is None
+    certify(judge.exchanges, openai_error_schema, "azure-v1")
+    assert len(judge.exchanges) == 2
+
+
 def test_file_content_comes_as_bytes_unlike_the_openai_spec(judges, quick_runtime):
     """Where the spec and the service differ: the spec declares a file's content as a JSON
     string, the service sends the file's bytes (openai-python reads `files.content()` as binary).
@@ -148,12 +169,15 @@ FAULTS = [
 
 FAULT_CASES = [
     pytest.param(name, fault, action, service, id=f"{service}-{action}-{name}")
-    for name, fault in FAULTS for action in ("create_chat_completion", "create_image") for service in ("azure", "openai")
+    for name, fault in FAULTS for action in ("create_chat_completion", "create_image")
+    for service in ("azure", "openai", "azure-v1")
     # A filtered output is a chat answer's finish_reason (images have no choices); the prompt
     # filter's 400 content_filter is Azure's (OpenAI has no such answer).
     if not (action == "create_image" and name == "content-filter-output")
     and not (service == "openai" and name == "content-filter-prompt")
 ]
+# The dated 2024-10-21 API serves image generation for DALL-E 3 deployments only.
+DATED_IMAGE_INPUTS = {"model": "my-image-deployment"}
 
 
 @pytest.mark.parametrize("name, fault, action, service", FAULT_CASES)
@@ -162,7 +186,8 @@ def test_every_error_answer_the_connector_handles_is_within_the_spec(name, fault
     emulator, _ = certified
     emulator.script(fault, times=1)
     judge = judges[service]
-    run_step(quick_runtime, action, CONNECTIONS[service](judge.url, EMULATOR_KEY), {})
+    inputs = DATED_IMAGE_INPUTS if (service, action) == ("azure", "create_image") else {}
+    run_step(quick_runtime, action, CONNECTIONS[service](judge.url, EMULATOR_KEY), inputs)
     certify(judge.exchanges, openai_error_schema, service)
 
 
@@ -172,7 +197,8 @@ def test_an_http_date_retry_after_is_within_the_azure_spec(action, certified, ju
     emulator, _ = certified
     emulator.script(Fault.rate_limit(retry_after=1, retry_after_date=True), times=1)
     judge = judges["azure"]
-    run_step(quick_runtime, action, azure_connection(judge.url, EMULATOR_KEY), {})
+    inputs = DATED_IMAGE_INPUTS if action == "create_image" else {}
+    run_step(quick_runtime, action, azure_connection(judge.url, EMULATOR_KEY), inputs)
     certify(judge.exchanges, openai_error_schema, "azure")
 
 
