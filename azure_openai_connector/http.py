@@ -27,7 +27,7 @@ from requests.sessions import merge_hooks
 from requests.structures import CaseInsensitiveDict
 
 from . import errors, process_state
-from .connection import Connection
+from .connection import Connection, transport_failure_message
 
 logger = logging.getLogger(__name__)
 
@@ -505,6 +505,7 @@ def _transport_error(exc: requests.RequestException, attempts: int,
         return errors.ApiTimeoutError(f"The service did not answer in time ({detail})", attempts=attempts)
     if isinstance(exc, (requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
                         requests.exceptions.ContentDecodingError)):
-        return errors.ApiConnectionError(f"The connection to the service failed ({detail})",
+        url = exc.request.url if getattr(exc, "request", None) is not None else None
+        return errors.ApiConnectionError(redact(transport_failure_message(exc, url), secrets)[:ERROR_TEXT_LIMIT],
                                          attempts=attempts)
     return errors.ConnectorError(f"The request could not be sent ({detail})")

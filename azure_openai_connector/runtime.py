@@ -12,7 +12,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional
 
 from . import actions, process_state
 from .process_state import ProcessSingleton
-from .connection import Connection, connection_from_values
+from .connection import Connection, connection_from_values, readable_connection_problems
 from .errors import InputValidationError
 from .http import HttpClient, redact
 from .manifest import load_manifest
@@ -77,7 +77,11 @@ class Runtime:
         known = self._connections.get(key) if key is not None else None
         if known is not None:
             return known
-        completed = form.validated(values, subject="connection", prefix="connection")
+        try:
+            completed = form.validated(values, subject="connection", prefix="connection")
+        except InputValidationError as refused:
+            raise InputValidationError(readable_connection_problems(refused.errors, values),
+                                       subject="connection") from None
         connection = connection_from_values(completed)
         if key is not None:
             if len(self._connections) >= MAX_CACHED_CONNECTIONS:

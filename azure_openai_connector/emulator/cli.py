@@ -1,15 +1,26 @@
-"""Command line: run the emulator in the foreground until SIGINT or SIGTERM."""
+"""Command line: run the emulator in the foreground until SIGINT or SIGTERM.
+
+It announces itself on stdout first: one JSON line ``{"url", "api_key"}`` (the default, for
+programs), or with ``--print env`` the shell lines that point the connector at it.
+"""
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import os
 import signal
 import sys
 import threading
 from typing import Any, List, Optional
 
 from .server import Emulator, is_loopback
+
+
+# The newest GA version: every Azure route the emulator serves answers on it (its Azure v1 API,
+# like Azure's GA one, has no image generation).
+ANNOUNCED_API_VERSION = "2024-10-21"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,11 +32,53 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default: 127.0.0.1)")
     parser.add_argument("--api-key", default="emulator-key", help="the key clients must send")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds to wait before every answer")
+    parser.add_argument("--print", choices=("json", "env"), default="json", dest="announce",
+                        help="announce as one JSON line (default) or as environment variables to paste")
     return parser
 
 
+def environment_lines(url: str, api_key: str) -> str:
+    """Shell lines that point the connector (and the official SDKs) at the emulator: Azure, then OpenAI."""
+    return (f"export AZURE_OPENAI_ENDPOINT={url}\n"
+            f"export AZURE_OPENAI_API_KEY={api_key}\n"
+            f"export OPENAI_API_VERSION={ANNOUNCED_API_VERSION}\n"
+            f"export OPENAI_BASE_URL={url}/v1\n"
+            f"export OPENAI_API_KEY={api_key}\n")
+
+
+def _announce(emulator: Emulator, how: str) -> None:
+    if how == "env":
+        sys.stdout.write(environment_lines(emulator.url, emulator.api_key))
+    else:
+        sys.stdout.write(json.dumps({"url": emulator.url, "api_key": emulator.api_key}) + "\n")
+    sys.stdout.flush()
+
+
+def _reader_gone(stream: Any) -> bool:
+    """True when `stream` is a pipe whose reading end was closed (poll reports an error on it)."""
+    import select
+    import stat
+
+    try:
+        descriptor = stream.fileno()
+        if not stat.S_ISFIFO(os.fstat(descriptor).st_mode):
+            return False
+        poller = select.poll()
+        poller.register(descriptor, select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _silence_stdout() -> None:
+    """After a closed pipe: send stdout to /dev/null so Python's exit-time flush stays quiet."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
-    """Serve until interrupted; print {"url", "api_key"} as one JSON line on stdout first."""
+    """Serve until interrupted; announce the URL and key on stdout first (see the module docstring)."""
     options = build_parser().parse_args(argv)
     if not is_loopback(options.host):
         print(f"error: refusing to listen on non-loopback host {options.host!r}", file=sys.stderr)
@@ -37,12 +90,26 @@ def main(argv: Optional[List[str]] = None) -> int:
     previous = _install_stop_handlers(stop_requested)
     emulator = Emulator(api_key=options.api_key, latency=options.latency, host=options.host, port=options.port)
     try:
-        emulator.start()
-        print(json.dumps({"url": emulator.url, "api_key": emulator.api_key}), flush=True)
+        try:
+            emulator.start()
+        except OSError as error:
+            reason = "the port is in use" if error.errno == errno.EADDRINUSE else (error.strerror or str(error))
+            print(f"error: cannot listen on {options.host}:{options.port}: {reason}", file=sys.stderr, flush=True)
+            return 1
+        try:
+            _announce(emulator, options.announce)
+        except BrokenPipeError:
+            _silence_stdout()  # nobody reads what we print (`... | head -1`): stop quietly
+            return 0
         print(f"Emulator listening on {emulator.url} (Ctrl+C to stop)", file=sys.stderr, flush=True)
+        if options.announce == "env":
+            print("Paste the lines above into another shell; with both sets the connector uses the Azure "
+                  "one (unset AZURE_OPENAI_API_KEY to try OpenAI).", file=sys.stderr, flush=True)
         # A bounded wait in a loop keeps Ctrl+C responsive where signals only land between waits.
         while not stop_requested.wait(0.5):
-            pass
+            if _reader_gone(sys.stdout):
+                _silence_stdout()  # `... | head -1` has what it wanted: stop instead of serving unseen
+                break
     except KeyboardInterrupt:
         pass
     finally:
