@@ -82,7 +82,7 @@ def _parse_assignments(assignments: Sequence[str], fields: Dict[str, Any]) -> Di
 
 
 def _did_you_mean(word: str, known: Iterable[str]) -> str:
-    """" did you mean 'x'?" for the closest known word, or an empty string."""
+    """A "; did you mean 'x'?" hint naming the closest known word, or an empty string."""
     close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
     return f"; did you mean {close[0]!r}?" if close else ""
 
@@ -119,6 +119,7 @@ def command_run(args: argparse.Namespace) -> int:
     from . import run_action
 
     try:
+        fields = _action_fields(args.action)
         if args.connection:
             connection = _load_json_argument(args.connection, "--connection")
         else:
@@ -132,14 +133,13 @@ def command_run(args: argparse.Namespace) -> int:
         if not isinstance(inputs, dict):
             raise InputValidationError([{"path": "--inputs", "message": "must be a JSON object"}],
                                        subject="arguments")
-        fields = _action_fields(args.action)
         inputs.update(_parse_assignments(args.input or (), fields))
         _unknown_inputs(args.action, inputs, fields)
         result = run_action(args.action, connection, inputs)
     except ConnectorError as error:
         return _fail(error)
     if args.output == "content":
-        written = _print_content(args.action, result, Path(args.output_dir))
+        written = _print_content(result, Path(args.output_dir))
         if written is not None:
             return written
     else:
@@ -147,7 +147,7 @@ def command_run(args: argparse.Namespace) -> int:
     return _batch_exit_code(result)
 
 
-def _print_content(action: str, result: Dict[str, Any], folder: Path) -> Optional[int]:
+def _print_content(result: Dict[str, Any], folder: Path) -> Optional[int]:
     """Print just the answer (or write the images and print their paths); an exit code on failure."""
     from .answers import answer_text, write_images
 

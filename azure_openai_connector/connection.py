@@ -12,12 +12,14 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 from urllib.parse import quote, unquote, urlencode, urlsplit
 
-from .environment import endpoint_variable
 from .errors import InputValidationError
 
 OPENAI_DEFAULT_BASE = "https://api.openai.com/v1"
 AZURE_HOST_TEMPLATE = "https://{resource}.openai.azure.com"
 AZURE_V1_API = "v1"
+# Where the standard environment keeps an endpoint (errors name the one to set).
+AZURE_ENDPOINT_VARIABLE = "AZURE_OPENAI_ENDPOINT"
+OPENAI_ENDPOINT_VARIABLE = "OPENAI_BASE_URL"
 
 # Escapes a raw-request path could use to leave the connection's host or its base path.
 # Non-ASCII is refused too: servers that normalise Unicode read look-alike dots (U+FF0E) as ".".
@@ -230,7 +232,8 @@ def endpoint_rule(is_openai: bool) -> str:
     """What an endpoint must look like, in words, naming the environment variable that holds it."""
     example = OPENAI_DEFAULT_BASE if is_openai else AZURE_HOST_TEMPLATE.format(resource="my-resource")
     return (f"must start with https:// (http:// only for a loopback host such as 127.0.0.1), "
-            f"as in {example}; from the environment, set {endpoint_variable(is_openai)} to such a URL")
+            f"as in {example}; from the environment, set "
+            f"{OPENAI_ENDPOINT_VARIABLE if is_openai else AZURE_ENDPOINT_VARIABLE} to such a URL")
 
 
 def readable_connection_problems(problems: List[Dict[str, str]],

@@ -7,26 +7,21 @@ from __future__ import annotations
 
 from typing import Any, Dict, Mapping, Optional
 
-AZURE_VARIABLES = ("AZURE_OPENAI_API_KEY", "AZURE_OPENAI_ENDPOINT", "OPENAI_API_VERSION")
-OPENAI_VARIABLES = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID")
+from .connection import AZURE_ENDPOINT_VARIABLE, OPENAI_ENDPOINT_VARIABLE
 
 
 def connection_from_env(environ: Mapping[str, str]) -> Optional[Dict[str, Any]]:
     """A connection from the standard environment variables (Azure first), or None."""
     if environ.get("AZURE_OPENAI_API_KEY"):
         values = {"api_key": environ["AZURE_OPENAI_API_KEY"],
-                  "endpoint": environ.get("AZURE_OPENAI_ENDPOINT"),
+                  "endpoint": environ.get(AZURE_ENDPOINT_VARIABLE),
                   "api_version": environ.get("OPENAI_API_VERSION")}
     elif environ.get("OPENAI_API_KEY"):
         values = {"api_key": environ["OPENAI_API_KEY"], "is_openai_key": True,
-                  "endpoint": environ.get("OPENAI_BASE_URL"),
+                  "endpoint": environ.get(OPENAI_ENDPOINT_VARIABLE),
                   "organization": environ.get("OPENAI_ORG_ID"),
                   "project": environ.get("OPENAI_PROJECT_ID")}
     else:
         return None
     return {name: value for name, value in values.items() if value}
 
-
-def endpoint_variable(is_openai: bool) -> str:
-    """The environment variable that holds the endpoint for this kind of connection."""
-    return "OPENAI_BASE_URL" if is_openai else "AZURE_OPENAI_ENDPOINT"
