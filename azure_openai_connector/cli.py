@@ -40,7 +40,8 @@ environment (read when --connection is not given):
 
 exit codes: 0 success, 1 API or network failure (for create_multiple_chat_completions: every
   prompt failed), 2 invalid input, 3 some prompts of create_multiple_chat_completions failed
-  (the result JSON still goes to stdout, a one-line summary to stderr)
+  (the result JSON still goes to stdout, a one-line summary to stderr); get_batch_results
+  exits the same way for its prompts
 """
 
 
