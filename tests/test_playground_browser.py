@@ -381,6 +381,11 @@ def horizontal_overflow(page) -> List[str]:
           .map((el) => `${el.tagName.toLowerCase()}#${el.id}.${el.className}`)); }""")
 
 
+def runs_with_its_defaults(action: str) -> bool:
+    inputs = RAW["actions"][action]["inputs"]
+    return all("default" in inputs["properties"][name] for name in inputs.get("required", ()))
+
+
 def test_a_420_pixel_window_needs_no_horizontal_scrolling(narrow_page):
     page = narrow_page
     assert page.evaluate("document.documentElement.clientWidth") == 420
@@ -389,6 +394,8 @@ def test_a_420_pixel_window_needs_no_horizontal_scrolling(narrow_page):
         choose(page, action)
         page.evaluate("document.querySelectorAll('details').forEach((d) => { d.open = true; })")
         assert horizontal_overflow(page) == [], action
+        if not runs_with_its_defaults(action):
+            continue  # (a batch id to ask for: the layout is checked, nothing to run)
         shown_answer = run(page)
         assert shown_answer["ok"], (action, shown_answer)
         assert horizontal_overflow(page) == [], action
