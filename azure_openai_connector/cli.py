@@ -1,23 +1,27 @@
 """The `azure-openai-connector` command: run steps, describe actions, serve the emulator, demo.
 
-JSON goes to stdout, progress and logs to stderr. Exit codes: 0 success, 2 invalid input,
-1 API or network failure.
+JSON goes to stdout, progress and logs to stderr. Exit codes: 0 success, 1 API or network
+failure (or every prompt of a batch failed), 2 invalid input, 3 some prompts of a batch failed.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import logging
 import os
 import sys
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Sequence
 
+from .environment import connection_from_env
 from .errors import ConnectorError, InputValidationError
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_INVALID_INPUT = 2
+EXIT_SOME_FAILED = 3
 
 EPILOG = """\
 examples:
@@ -34,24 +38,11 @@ environment (read when --connection is not given):
   AZURE_OPENAI_API_KEY, AZURE_OPENAI_ENDPOINT, OPENAI_API_VERSION   Azure OpenAI
   OPENAI_API_KEY, OPENAI_BASE_URL, OPENAI_ORG_ID, OPENAI_PROJECT_ID  OpenAI
 
-exit codes: 0 success, 1 API or network failure, 2 invalid input
+exit codes: 0 success, 1 API or network failure (for create_multiple_chat_completions: every
+  prompt failed), 2 invalid input, 3 some prompts of create_multiple_chat_completions failed
+  (the result JSON still goes to stdout, a one-line summary to stderr); get_batch_results
+  exits the same way for its prompts
 """
-
-
-def connection_from_env(environ: Mapping[str, str]) -> Optional[Dict[str, Any]]:
-    """A connection from the standard environment variables (Azure first), or None."""
-    if environ.get("AZURE_OPENAI_API_KEY"):
-        values = {"api_key": environ["AZURE_OPENAI_API_KEY"],
-                  "endpoint": environ.get("AZURE_OPENAI_ENDPOINT"),
-                  "api_version": environ.get("OPENAI_API_VERSION")}
-    elif environ.get("OPENAI_API_KEY"):
-        values = {"api_key": environ["OPENAI_API_KEY"], "is_openai_key": True,
-                  "endpoint": environ.get("OPENAI_BASE_URL"),
-                  "organization": environ.get("OPENAI_ORG_ID"),
-                  "project": environ.get("OPENAI_PROJECT_ID")}
-    else:
-        return None
-    return {name: value for name, value in values.items() if value}
 
 
 def _load_json_argument(text: str, name: str) -> Any:
@@ -65,7 +56,8 @@ def _load_json_argument(text: str, name: str) -> Any:
                                    subject="arguments") from None
 
 
-def _parse_assignments(assignments: Sequence[str]) -> Dict[str, Any]:
+def _parse_assignments(assignments: Sequence[str], fields: Dict[str, Any]) -> Dict[str, Any]:
+    """`--input key=value` pairs: JSON values, or bare words as strings where a string is allowed."""
     values: Dict[str, Any] = {}
     for assignment in assignments:
         name, separator, raw = assignment.partition("=")
@@ -74,9 +66,42 @@ def _parse_assignments(assignments: Sequence[str]) -> Dict[str, Any]:
                                        subject="arguments")
         try:
             values[name] = json.loads(raw)
+            continue
         except ValueError:
             values[name] = raw  # a bare word is a string
+        kinds = fields.get(name, {}).get("type")
+        kinds = kinds if isinstance(kinds, list) else [kinds]
+        if "array" in kinds and "string" not in kinds:
+            example = json.dumps([raw], ensure_ascii=False)
+            raise InputValidationError([{"path": name, "message": f"is a list: write --input '{name}={example}'"}],
+                                       subject="arguments")
+        if "object" in kinds and "string" not in kinds:
+            raise InputValidationError([{"path": name, "message": f"is an object: write it as JSON, as in "
+                                                                  f"--input '{name}={{\"key\": \"value\"}}'"}],
+                                       subject="arguments")
     return values
+
+
+def _did_you_mean(word: str, known: Iterable[str]) -> str:
+    """A "; did you mean 'x'?" hint naming the closest known word, or an empty string."""
+    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _unknown_inputs(action: str, inputs: Dict[str, Any], fields: Dict[str, Any]) -> None:
+    """Refuse input names the action does not have, suggesting the closest one."""
+    problems = []
+    for name in inputs:
+        if name not in fields:
+            hint = _did_you_mean(name, fields) or f"; its inputs: {', '.join(fields)}"
+            problems.append({"path": name, "message": f"is not an input of {action}{hint}"})
+    if problems:
+        raise InputValidationError(problems)
+
+
+def _action_fields(action: str) -> Dict[str, Any]:
+    """The action's input fields, or InputValidationError with a suggestion when `action` is unknown."""
+    return _manifest_knowing(action).action(action).inputs.fields
 
 
 def _print_json(document: Any, stream: Any = None) -> None:
@@ -95,6 +120,7 @@ def command_run(args: argparse.Namespace) -> int:
     from . import run_action
 
     try:
+        fields = _action_fields(args.action)
         if args.connection:
             connection = _load_json_argument(args.connection, "--connection")
         else:
@@ -108,12 +134,49 @@ def command_run(args: argparse.Namespace) -> int:
         if not isinstance(inputs, dict):
             raise InputValidationError([{"path": "--inputs", "message": "must be a JSON object"}],
                                        subject="arguments")
-        inputs.update(_parse_assignments(args.input or ()))
+        inputs.update(_parse_assignments(args.input or (), fields))
+        _unknown_inputs(args.action, inputs, fields)
         result = run_action(args.action, connection, inputs)
     except ConnectorError as error:
         return _fail(error)
-    _print_json(result)
-    return EXIT_OK
+    if args.output == "content":
+        written = _print_content(result, Path(args.output_dir))
+        if written is not None:
+            return written
+    else:
+        _print_json(result)
+    return _batch_exit_code(result)
+
+
+def _print_content(result: Dict[str, Any], folder: Path) -> Optional[int]:
+    """Print just the answer (or write the images and print their paths); an exit code on failure."""
+    from .answers import answer_text, write_images
+
+    if "images" not in result:
+        sys.stdout.write(answer_text(result))
+        sys.stdout.flush()
+        return None
+    try:
+        paths = write_images(result, folder)
+    except Exception as error:  # noqa: BLE001 - a disk or download failure, told in one line
+        sys.stderr.write(f"error: could not save the images in {folder}: {type(error).__name__}: {error}\n")
+        return EXIT_FAILURE
+    sys.stdout.write("".join(f"{path}\n" for path in paths))
+    sys.stdout.flush()
+    return None
+
+
+def _batch_exit_code(result: Dict[str, Any]) -> int:
+    """0, or for a batch with failed prompts 1 (all failed) / 3 (some), with a summary on stderr."""
+    totals = result.get("totals")
+    if not isinstance(totals, dict) or not totals.get("failed"):
+        return EXIT_OK
+    failed, total = totals["failed"], totals["failed"] + totals.get("succeeded", 0)
+    reasons = sorted({(item.get("error") or {}).get("type", "error") for item in result.get("results", ())
+                      if item.get("error")})
+    sys.stderr.write(f"{failed} of {total} prompts failed ({', '.join(reasons)}); "
+                     f"see their errors in the result\n")
+    return EXIT_FAILURE if failed == total else EXIT_SOME_FAILED
 
 
 def _manifest_knowing(action: Optional[str]) -> Any:
@@ -121,8 +184,12 @@ def _manifest_knowing(action: Optional[str]) -> Any:
     from .manifest import load_manifest
 
     manifest = load_manifest()
-    if action:
-        manifest.action(action)
+    if action and action not in manifest.actions:
+        known = ", ".join(manifest.actions)
+        raise InputValidationError([{
+            "path": "action",
+            "message": f"{action!r} is not an action{_did_you_mean(action, manifest.actions)} (known: {known})"}],
+            subject="arguments")
     return manifest
 
 
@@ -165,7 +232,7 @@ def command_playground(args: argparse.Namespace) -> int:
 def command_emulator(args: argparse.Namespace) -> int:
     from .emulator import main as emulator_main
 
-    argv: List[str] = ["--port", str(args.port), "--latency", str(args.latency)]
+    argv: List[str] = ["--port", str(args.port), "--latency", str(args.latency), "--print", "env"]
     if args.api_key:
         argv += ["--api-key", args.api_key]
     if args.deployments:
@@ -176,7 +243,12 @@ def command_emulator(args: argparse.Namespace) -> int:
 def command_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    return run_demo(os.environ, only=args.action)
+    try:
+        if args.action:
+            _manifest_knowing(args.action)
+    except ConnectorError as error:
+        return _fail(error)
+    return run_demo(os.environ, only=args.action, json_file=args.json)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -197,6 +269,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--inputs", metavar="JSON|@FILE", help="input object; missing inputs take the manifest's defaults")
     run.add_argument("--input", metavar="KEY=VALUE", action="append",
                      help="set one input (VALUE parsed as JSON, else taken as a string); repeatable")
+    run.add_argument("--output", choices=("json", "content"), default="json",
+                     help="json (default): the whole result; content: just the answer text (one line "
+                          "per prompt for create_multiple_chat_completions), or for create_image the "
+                          "image files, written to --output-dir, one path per line")
+    run.add_argument("--output-dir", metavar="DIR", default=".",
+                     help="where --output content writes images (default: the current directory)")
     run.set_defaults(handler=command_run)
 
     describe = commands.add_parser("describe", help="list actions and their inputs")
@@ -224,7 +302,11 @@ def build_parser() -> argparse.ArgumentParser:
     playground.add_argument("--open", action="store_true", help="open the page in the default web browser")
     playground.set_defaults(handler=command_playground)
 
-    emulator = commands.add_parser("emulator", help="serve the local Azure/OpenAI API emulator")
+    emulator = commands.add_parser(
+        "emulator", help="serve the local Azure/OpenAI API emulator",
+        description="Serve the local Azure OpenAI / OpenAI API emulator on 127.0.0.1 until Ctrl+C. It "
+                    "prints the environment variables to paste into another shell (Azure, and OpenAI "
+                    "with the /v1 base) so that `run` and `playground` use it.")
     emulator.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free port)")
     emulator.add_argument("--api-key", help="the key the emulator accepts (default: emulator-key)")
     emulator.add_argument("--latency", type=float, default=0.0, help="seconds to wait before each answer")
@@ -236,8 +318,11 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="run every action with its defaults (against the emulator without credentials)",
         description="Load the plugin through its entry point as a host would, show each action's "
                     "form, and run every action with the manifest's defaults. Without credentials in "
-                    "the environment it starts the local emulator; with them it calls the real service.")
+                    "the environment it starts the local emulator; with them it calls the real service. "
+                    "A summary table goes to stderr, one JSON line per step to stdout.")
     demo.add_argument("--action", help="run only this action")
+    demo.add_argument("--json", metavar="FILE",
+                      help="also write the full report (forms, every result) to FILE as one JSON document")
     demo.set_defaults(handler=command_demo)
 
     from .options_command import register as register_options
@@ -256,6 +341,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return args.handler(args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`... | head`): stop quietly, and keep Python's exit-time flush of
+        # stdout from failing again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_OK
 
 
 if __name__ == "__main__":

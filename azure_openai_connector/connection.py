@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import functools
+import http.client
 import ipaddress
 import re
+import socket
+import ssl
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 from urllib.parse import quote, unquote, urlencode, urlsplit
@@ -23,6 +26,9 @@ AZURE_NEWEST_DATED_GA = "2024-10-21"
 AZURE_V1_PREVIEW_ONLY_ROUTES = ("images/", "audio/")
 # Routes neither v1 spec has (legacy completions): a v1 connection sends them to the dated API.
 AZURE_DATED_ONLY_ROUTES = ("completions",)
+# Where the standard environment keeps an endpoint (errors name the one to set).
+AZURE_ENDPOINT_VARIABLE = "AZURE_OPENAI_ENDPOINT"
+OPENAI_ENDPOINT_VARIABLE = "OPENAI_BASE_URL"
 
 # Escapes a raw-request path could use to leave the connection's host or its base path.
 # Non-ASCII is refused too: servers that normalise Unicode read look-alike dots (U+FF0E) as ".".
@@ -274,21 +280,81 @@ def connection_from_values(values: Mapping[str, Any]) -> Connection:
     )
 
 
+def endpoint_rule(is_openai: bool) -> str:
+    """What an endpoint must look like, in words, naming the environment variable that holds it."""
+    example = OPENAI_DEFAULT_BASE if is_openai else AZURE_HOST_TEMPLATE.format(resource="my-resource")
+    return (f"must start with https:// (http:// only for a loopback host such as 127.0.0.1), "
+            f"as in {example}; from the environment, set "
+            f"{OPENAI_ENDPOINT_VARIABLE if is_openai else AZURE_ENDPOINT_VARIABLE} to such a URL")
+
+
+def readable_connection_problems(problems: List[Dict[str, str]],
+                                 values: Optional[Mapping[str, Any]]) -> List[Dict[str, str]]:
+    """`problems` with the endpoint's pattern failure (a regex nobody should read) said in words."""
+    is_openai = bool((values or {}).get("is_openai_key") is True)
+    return [{**problem, "message": endpoint_rule(is_openai)}
+            if problem.get("path") == "connection/endpoint" and "does not match" in problem.get("message", "")
+            else problem for problem in problems]
+
+
+def transport_failure_message(exc: BaseException, url: Optional[str]) -> str:
+    """One line for a request that got no answer: "could not connect to http://127.0.0.1:9: connection refused"."""
+    where = "the service"
+    if url:
+        parts = urlsplit(url)
+        where = f"{parts.scheme}://{parts.netloc}"
+    chain = _exception_chain(exc)
+    connecting = any(type(item).__name__ in ("NewConnectionError", "NameResolutionError")
+                     or isinstance(item, (ConnectionRefusedError, socket.gaierror)) for item in chain)
+    for item in chain:
+        for kind, reason in _TRANSPORT_REASONS:
+            if isinstance(item, kind):
+                return f"could not connect to {where}: {reason}" if connecting else (
+                    f"the connection to {where} failed: {reason}")
+    root = chain[-1]
+    detail = getattr(root, "strerror", None) or str(root) or type(root).__name__
+    return f"could not connect to {where}: {detail}" if connecting else f"the connection to {where} failed: {detail}"
+
+
+# Most specific first: what a person should read for each low-level failure.
+_TRANSPORT_REASONS: Tuple[Tuple[type, str], ...] = (
+    (ConnectionRefusedError, "connection refused"),
+    (socket.gaierror, "the host name could not be resolved"),
+    (ConnectionResetError, "the connection was reset"),
+    (ssl.SSLError, "the TLS handshake failed"),
+    (http.client.RemoteDisconnected, "the server closed the connection without answering"),
+)
+_MAX_CHAIN = 12
+
+
+def _exception_chain(exc: BaseException) -> List[BaseException]:
+    """`exc` and what caused it: urllib3 nests the socket error in `reason`, `args[0]` and `__cause__`."""
+    chain: List[BaseException] = []
+    current: Optional[BaseException] = exc
+    while current is not None and current not in chain and len(chain) < _MAX_CHAIN:
+        chain.append(current)
+        first_arg = current.args[0] if current.args else None
+        current = (getattr(current, "reason", None) if isinstance(getattr(current, "reason", None), BaseException)
+                   else first_arg if isinstance(first_arg, BaseException)
+                   else current.__cause__ or current.__context__)
+    return chain
+
+
 def _normalise_endpoint(endpoint: str, is_openai: bool) -> Tuple[str, Optional[str]]:
     try:
         parts = urlsplit(endpoint.strip())
         host = parts.hostname
         parts.port  # noqa: B018 - raises ValueError for a bad port
     except ValueError:
-        return "", "is not a valid URL"
+        return "", f"is not a valid URL: it {endpoint_rule(is_openai)}"
     if parts.scheme.lower() not in ("http", "https") or not host:
-        return "", "must be an http(s) URL with a host"
+        return "", endpoint_rule(is_openai)
     if parts.username is not None or parts.password is not None:
         return "", "must not contain a user name or password"
     if parts.query or parts.fragment:
         return "", "must not contain a query or fragment"
     if parts.scheme.lower() != "https" and not is_loopback_host(host):
-        return "", "must use https unless the host is a loopback address"
+        return "", endpoint_rule(is_openai)
     path = parts.path.rstrip("/")
     if not is_openai:
         # AZURE_OPENAI_ENDPOINT has no /openai, but people often paste it with one.

@@ -1,7 +1,9 @@
-"""The main job: act as a host would, run every action with its manifest defaults, report as JSON.
+"""The main job: act as a host would, run every action with its manifest defaults, and report.
 
 Without credentials in the environment the steps run against the bundled emulator, once on an
 Azure connection and once on an OpenAI connection; with credentials, against the real service.
+A summary table goes to stderr, one compact JSON line per step to stdout, and the full report
+(forms and whole results) to a file on request.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import time
 from contextlib import ExitStack
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
+from .environment import connection_from_env
 from .errors import ConnectorError
 
 DEMO_EMULATOR_KEY = "demo-emulator-key"
@@ -31,8 +34,6 @@ def _discover_like_a_host() -> Tuple[Any, Dict[str, Any]]:
 
 
 def _connections(environ: Mapping[str, str], stack: ExitStack) -> List[Tuple[str, Dict[str, Any]]]:
-    from .cli import connection_from_env
-
     real = connection_from_env(environ)
     if real is not None:
         service = "openai" if real.get("is_openai_key") else "azure"
@@ -48,10 +49,12 @@ def _connections(environ: Mapping[str, str], stack: ExitStack) -> List[Tuple[str
     ]
 
 
-def _summary(result: Dict[str, Any]) -> str:
+def _summary(result: Dict[str, Any], text_limit: Optional[int] = 80) -> str:
+    """The outcome in short: the answer text (quoted, cut at `text_limit` for the table) or counts."""
     for key in ("content", "summary"):
         if isinstance(result.get(key), str):
-            return json.dumps(result[key][:80], ensure_ascii=False)
+            text = result[key] if text_limit is None else result[key][:text_limit]
+            return json.dumps(text, ensure_ascii=False) if text_limit is not None else text
     if "images" in result:
         return f"{len(result['images'])} image(s), {len(result['errors'])} error(s)"
     if "totals" in result:
@@ -71,7 +74,17 @@ def _from_earlier_steps(action: Mapping[str, Any], earlier: Mapping[str, Any]) -
             if "default" not in fields[name] and name in earlier}
 
 
-def run_demo(environ: Mapping[str, str], only: Optional[str] = None) -> int:
+def _step_line(step: Dict[str, Any]) -> str:
+    """One compact JSON line for stdout: the step, its outcome in short, no bulky result."""
+    line = {key: step[key] for key in ("service", "action", "ok", "duration_ms")}
+    if step["ok"]:
+        line["answer"] = _summary(step["result"], text_limit=None)
+    else:
+        line["error"] = {key: step["error"].get(key) for key in ("type", "message")}
+    return json.dumps(line, ensure_ascii=False)
+
+
+def run_demo(environ: Mapping[str, str], only: Optional[str] = None, json_file: Optional[str] = None) -> int:
     """Run the demo; returns the process exit code (0 when every step succeeded)."""
     from .forms import action_form
 
@@ -89,7 +102,9 @@ def run_demo(environ: Mapping[str, str], only: Optional[str] = None) -> int:
         _progress(f"form {key}: {', '.join(forms[key]['schema']['properties'])}")
     steps: List[Dict[str, Any]] = []
     with ExitStack() as stack:
-        for service, connection in _connections(environ, stack):
+        connections = _connections(environ, stack)
+        _progress(f"{'service':18} {'action':34} {'time':>11}  outcome")
+        for service, connection in connections:
             earlier: Dict[str, Any] = {}
             for key in actions:
                 started = time.perf_counter()
@@ -106,9 +121,13 @@ def run_demo(environ: Mapping[str, str], only: Optional[str] = None) -> int:
                 step["duration_ms"] = round((time.perf_counter() - started) * 1000, 1)
                 steps.append(step)
                 _progress(f"{service:18} {key:34} {step['duration_ms']:8.1f} ms  {outcome}")
-    json.dump({"connector": connector, "forms": forms, "steps": steps}, sys.stdout,
-              indent=2, ensure_ascii=False)
-    sys.stdout.write("\n")
+                sys.stdout.write(_step_line(step) + "\n")
+                sys.stdout.flush()
+    if json_file:
+        with open(json_file, "w", encoding="utf-8") as handle:
+            json.dump({"connector": connector, "forms": forms, "steps": steps}, handle, indent=2, ensure_ascii=False)
+            handle.write("\n")
+        _progress(f"full report written to {json_file}")
     failed = sum(1 for step in steps if not step["ok"])
     _progress(f"{len(steps) - failed} of {len(steps)} steps succeeded")
     return 0 if failed == 0 else 1

@@ -1,4 +1,4 @@
-"""Readable views of the manifest for `describe`: a table per action, or the same as JSON."""
+"""Readable views of the manifest for `describe`: a table per action, one action in detail, or JSON."""
 
 from __future__ import annotations
 
@@ -7,6 +7,10 @@ import textwrap
 from typing import Any, Dict, List, Optional
 
 from .manifest import Action, Manifest
+
+# Bounds at least this large are a type's extremes (int64), not a limit worth reading.
+_EXTREME_BOUND = 2 ** 53
+_HELP_WIDTH = 96
 
 
 def describe_json(manifest: Manifest, action: Optional[str] = None) -> Dict[str, Any]:
@@ -20,6 +24,7 @@ def describe_json(manifest: Manifest, action: Optional[str] = None) -> Dict[str,
 
 
 def _inputs(action: Action) -> List[Dict[str, Any]]:
+    """One row per input, required inputs first (each group in the manifest's order)."""
     required = set(action.inputs.schema.get("required", ()))
     rows = []
     for name, field in action.inputs.fields.items():
@@ -31,7 +36,7 @@ def _inputs(action: Action) -> List[Dict[str, Any]]:
         if limits:
             row["allowed"] = limits
         rows.append(row)
-    return rows
+    return sorted(rows, key=lambda row: not row["required"])
 
 
 def _type_text(field: Dict[str, Any]) -> str:
@@ -44,6 +49,8 @@ def _limits(field: Dict[str, Any]) -> str:
         return ", ".join(map(str, field["enum"]))
     low = field.get("minimum", field.get("minLength", field.get("minItems")))
     high = field.get("maximum", field.get("maxLength", field.get("maxItems")))
+    low = None if low is not None and abs(low) >= _EXTREME_BOUND else low
+    high = None if high is not None and abs(high) >= _EXTREME_BOUND else high
     if low is None and high is None:
         return ""
     unit = " chars" if "maxLength" in field or "minLength" in field else (
@@ -52,7 +59,9 @@ def _limits(field: Dict[str, Any]) -> str:
 
 
 def describe_text(manifest: Manifest, action: Optional[str] = None) -> str:
-    """The same as describe_json, as aligned text tables for a terminal."""
+    """The same as describe_json for a terminal: one action in detail, or a table per action."""
+    if action:
+        return _action_detail(manifest, action)
     document = describe_json(manifest, action)
     lines = [f"{manifest.connector['label']} {manifest.connector['version']}: "
              f"{' '.join(manifest.connector['description'].split())}", ""]
@@ -60,12 +69,38 @@ def describe_text(manifest: Manifest, action: Optional[str] = None) -> str:
         lines.append(f"{key}  ({spec['label']}): {' '.join(spec['description'].split())}")
         table = [("input", "type", "default", "allowed")]
         for row in spec["inputs"]:
-            default = json.dumps(row["default"], ensure_ascii=False) if "default" in row else (
-                "(required)" if row["required"] else "")
-            table.append((row["name"], row["type"], textwrap.shorten(default, 40, placeholder="..."),
+            default = json.dumps(row["default"], ensure_ascii=False) if "default" in row else ""
+            name = row["name"] + (" *" if row["required"] else "")
+            table.append((name, row["type"], textwrap.shorten(default, 40, placeholder="..."),
                           textwrap.shorten(row.get("allowed", ""), 50, placeholder="...")))
         widths = [max(len(row[column]) for row in table) for column in range(4)]
         for row in table:
             lines.append("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
         lines.append("")
-    return "\n".join(lines)
+    lines.append("* required. `describe ACTION` shows each input's help.")
+    return "\n".join(lines) + "\n"
+
+
+def _action_detail(manifest: Manifest, action: str) -> str:
+    """One action: required inputs, then optional ones, each with its type, default, range and help."""
+    spec = describe_json(manifest, action)["actions"][action]
+    lines = [f"{action} ({spec['label']})", *_wrapped(spec["description"], "  ")]
+    for title, required in (("Required inputs", True), ("Optional inputs", False)):
+        rows = [row for row in spec["inputs"] if row["required"] is required]
+        if not rows:
+            continue
+        lines += ["", f"{title}:"]
+        for row in rows:
+            facts = [row["type"]]
+            if "default" in row:
+                facts.append("default " + textwrap.shorten(json.dumps(row["default"], ensure_ascii=False), 60,
+                                                           placeholder="..."))
+            if row.get("allowed"):
+                facts.append(("one of " if "," in row["allowed"] else "") + row["allowed"])
+            lines.append(f"  {row['name']}  ({'; '.join(facts)})")
+            lines += _wrapped(row["description"], "      ")
+    return "\n".join(lines) + "\n"
+
+
+def _wrapped(text: str, indent: str) -> List[str]:
+    return textwrap.wrap(" ".join(text.split()), _HELP_WIDTH, initial_indent=indent, subsequent_indent=indent)

@@ -14,12 +14,19 @@ title and description), ``formData`` holds the defaults, and the UI schema carri
 - ``ui:field: json`` for the manifest's JSON fields (a JSON editor; the bundled ``ConnectorForms``
   registers it);
 - ``ui:placeholder`` from a field's first example, ``ui:help`` stating its allowed range;
+- ``ui:description`` in Markdown with ``ui:enableMarkdownInDescription`` where a field's help
+  holds a web address, so the address is a link (the rest of the text is escaped, shown as is);
 - advanced fields: ``ui:classNames: advanced-field`` on each, and on the root
   ``ui:options.groups = [{"key": "advanced", "title": "Advanced", "fields": [...], "collapsed": true}]``,
   which the bundle's ObjectFieldTemplate shows as a collapsible section (plain RJSF ignores the
   option and shows the fields in order). The form data stays flat: the manifest's input object.
 
-Enums need nothing: RJSF renders them as selects. Render with RJSF's
+Enums need nothing: RJSF renders them as selects. The manifest's own keywords (``x-...``, such as
+the ``x-rule`` naming each per-model rule) are left out of the form's schema: RJSF merges
+``allOf`` with json-schema-merge-allof, which gives up on keywords it does not know and then
+drops the whole ``allOf``. Without them RJSF applies the ``if``/``then`` rules as the data
+changes: a ``then`` that narrows an ``enum`` narrows the select, one that sets a field to
+``false`` hides the field. Render with RJSF's
 ``experimental_defaultFormStateBehavior={"arrayMinItems": {"populate": "requiredOnly"}}`` (the
 bundle's default) so an optional list with a ``minItems`` (such as ``stop``) starts empty.
 """
@@ -27,6 +34,7 @@ bundle's default) so an optional list with a ``minItems`` (such as ``stop``) sta
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any, Dict, List, Mapping, Optional
 
 JSON_SCHEMA_DIALECT = "http://json-schema.org/draft-07/schema#"
@@ -34,6 +42,10 @@ ADVANCED_CLASS = "advanced-field"
 ADVANCED_GROUP = {"key": "advanced", "title": "Advanced", "collapsed": True}
 # Numbers beyond this lose precision in a browser (IEEE doubles), so their range is not spelled out.
 _SAFE_INTEGER = 2 ** 53 - 1
+CUSTOM_KEYWORD_PREFIX = "x-"
+# A web address a person can open: no template braces ({organization}), no trailing punctuation.
+_WEB_ADDRESS = re.compile(r"https?://[^\s{}<>\"'`]+[^\s{}<>\"'`.,;:!?)]")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!<>|~])")
 
 
 def connection_form(manifest: Mapping[str, Any]) -> Dict[str, Any]:
@@ -57,7 +69,7 @@ def all_forms(manifest: Mapping[str, Any]) -> Dict[str, Any]:
 
 def _form(inputs: Mapping[str, Any], ui: Mapping[str, List[str]], *, title: str,
           description: Any) -> Dict[str, Any]:
-    schema = copy.deepcopy(dict(inputs))
+    schema = _without_custom_keywords(copy.deepcopy(dict(inputs)))
     schema = {"$schema": JSON_SCHEMA_DIALECT, "title": title,
               **({"description": description} if description else {}), **schema}
     fields = schema["properties"]
@@ -88,9 +100,48 @@ def _field_ui(name: str, field: Mapping[str, Any], ui: Mapping[str, List[str]]) 
     help_text = _help(field)
     if help_text:
         widget["ui:help"] = help_text
+    linked = _linked_description(field.get("description"))
+    if linked:
+        widget.update({"ui:description": linked, "ui:enableMarkdownInDescription": True})
     if name in ui.get("advanced", ()):
         widget["ui:classNames"] = ADVANCED_CLASS
     return widget
+
+
+def _without_custom_keywords(schema: Any) -> Any:
+    """`schema` without the manifest's ``x-`` keywords, at any depth (property names are kept)."""
+    if isinstance(schema, list):
+        return [_without_custom_keywords(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    kept = {}
+    for key, value in schema.items():
+        if key.startswith(CUSTOM_KEYWORD_PREFIX):
+            continue
+        if key in ("properties", "patternProperties", "definitions") and isinstance(value, dict):
+            kept[key] = {name: _without_custom_keywords(sub) for name, sub in value.items()}
+        else:
+            kept[key] = _without_custom_keywords(value)
+    return kept
+
+
+def _linked_description(description: Any) -> Optional[str]:
+    """The help text as Markdown with its web addresses as links, or None when it has none."""
+    if not isinstance(description, str) or not _WEB_ADDRESS.search(description):
+        return None
+    text = " ".join(description.split())
+    parts, position = [], 0
+    for match in _WEB_ADDRESS.finditer(text):
+        address = match.group()
+        parts += [_escape_markdown(text[position:match.start()]), f"[{_escape_markdown(address)}](<{address}>)"]
+        position = match.end()
+    parts.append(_escape_markdown(text[position:]))
+    return "".join(parts)
+
+
+def _escape_markdown(text: str) -> str:
+    """`text` shown as is by a Markdown renderer (every special character backslash-escaped)."""
+    return _MARKDOWN_SPECIAL.sub(lambda match: "\\" + match.group(1), text)
 
 
 def _multiline(field: Mapping[str, Any]) -> Dict[str, Any]:

@@ -11,7 +11,7 @@ from collections import OrderedDict
 from typing import Any, Callable, Dict, List, Mapping, Optional, Union
 
 from . import actions, process_state
-from .connection import Connection, connection_from_values
+from .connection import Connection, connection_from_values, readable_connection_problems
 from .errors import InputValidationError
 from .http import HttpClient
 from .manifest import load_manifest
@@ -103,7 +103,11 @@ class Runtime:
         known = self._connections.get(key) if key is not None else None
         if known is not None:
             return known
-        completed = form.validated(values, subject="connection", prefix="connection")
+        try:
+            completed = form.validated(values, subject="connection", prefix="connection")
+        except InputValidationError as refused:
+            raise InputValidationError(readable_connection_problems(refused.errors, values),
+                                       subject="connection") from None
         connection = connection_from_values(completed)
         if key is not None:
             if len(self._connections) >= MAX_CACHED_CONNECTIONS:

@@ -21,10 +21,7 @@ DOC = ROOT / "docs" / "architecture.md"
 EMULATOR = f"{PACKAGE}.emulator"
 # Edges exempt from the circle check only, while `connection_from_env` still lives in cli.py (the
 # commands, the demo and the playground all need it). Each must still exist: delete it when it goes.
-KNOWN_CIRCLE_EDGES: FrozenSet[Tuple[str, str]] = frozenset({
-    (f"{PACKAGE}.demo", f"{PACKAGE}.cli"),
-    (f"{PACKAGE}.playground.server", f"{PACKAGE}.cli"),
-})
+KNOWN_CIRCLE_EDGES: FrozenSet[Tuple[str, str]] = frozenset()
 
 Edge = Tuple[str, str]
 

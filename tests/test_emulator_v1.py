@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from azure_openai_connector.emulator import Emulator
-from azure_openai_connector.emulator.cli import export_lines, parse_deployments
+from azure_openai_connector.emulator.cli import environment_lines, parse_deployments
 from azure_openai_connector.emulator.lifecycle import DEFAULT_DEPLOYMENTS
 
 KEY = "emulator-test-key-0001"
@@ -106,12 +106,13 @@ def test_the_cli_flag_reads_names_mappings_and_any():
     assert parse_deployments("any") is None
 
 
-def test_export_lines_name_the_openai_base_with_v1():
-    assert export_lines("http://127.0.0.1:5000", "key") == (
-        "# Azure OpenAI (v1 API):\n"
-        "export AZURE_OPENAI_ENDPOINT=http://127.0.0.1:5000 AZURE_OPENAI_API_KEY=key OPENAI_API_VERSION=v1\n"
-        "# or OpenAI:\n"
-        "export OPENAI_BASE_URL=http://127.0.0.1:5000/v1 OPENAI_API_KEY=key")
+def test_environment_lines_name_v1_and_the_openai_base_with_v1():
+    assert environment_lines("http://127.0.0.1:5000", "key") == (
+        "export AZURE_OPENAI_ENDPOINT=http://127.0.0.1:5000\n"
+        "export AZURE_OPENAI_API_KEY=key\n"
+        "export OPENAI_API_VERSION=v1\n"
+        "export OPENAI_BASE_URL=http://127.0.0.1:5000/v1\n"
+        "export OPENAI_API_KEY=key\n")
 
 
 # --- api versions ----------------------------------------------------------------------------------------------

@@ -50,7 +50,7 @@ def test_the_schema_is_the_manifest_schema_with_title_and_description(key):
     form = form_for(key)
     spec = spec_for(key)
     schema = form["schema"]
-    expected = copy.deepcopy(spec["inputs"])
+    expected = without_x_keywords(copy.deepcopy(spec["inputs"]))
     for field in expected["properties"].values():
         field.pop("secret", None)
     assert {k: v for k, v in schema.items() if k not in ("$schema", "title", "description")} == expected
@@ -60,6 +60,42 @@ def test_the_schema_is_the_manifest_schema_with_title_and_description(key):
         assert field.get("title"), f"{key}.{name} has no title"
         assert field.get("description"), f"{key}.{name} has no help text"
         assert "secret" not in field  # not a JSON Schema keyword; the UI schema says "password"
+
+
+def without_x_keywords(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: without_x_keywords(v) for k, v in value.items() if not k.startswith("x-")}
+    if isinstance(value, list):
+        return [without_x_keywords(v) for v in value]
+    return value
+
+
+def test_custom_keywords_are_left_out_so_rjsf_can_merge_the_rules():
+    # json-schema-merge-allof (inside RJSF) drops a whole allOf over a keyword it does not know.
+    raw = copy.deepcopy(RAW)
+    inputs = raw["actions"]["create_image"]["inputs"]
+    inputs["properties"]["prompt"]["x-note"] = "kept out"
+    inputs["properties"]["x-rule"] = {"type": "string", "title": "A field named like a keyword"}
+    inputs["allOf"] = [{"x-rule": "tiny", "if": {"properties": {"model": {"const": "tiny"}}},
+                        "then": {"properties": {"size": {"enum": ["256x256"]}, "style": False}}}]
+    schema = action_form(raw, "create_image")["schema"]
+    assert schema["allOf"] == [{"if": {"properties": {"model": {"const": "tiny"}}},
+                                "then": {"properties": {"size": {"enum": ["256x256"]}, "style": False}}}]
+    assert "x-note" not in schema["properties"]["prompt"]
+    assert schema["properties"]["x-rule"] == {"type": "string", "title": "A field named like a keyword"}
+    assert "x-rule" not in json.dumps(schema["allOf"])
+
+
+def test_help_text_with_a_web_address_links_it_and_shows_the_rest_as_is():
+    ui = connection_form(RAW)["uiSchema"]
+    assert ui["api_key"]["ui:enableMarkdownInDescription"] is True
+    assert ui["api_key"]["ui:description"] == (
+        "Generate an API key at [https://platform\\.openai\\.com/account/api\\-keys]"
+        "(<https://platform.openai.com/account/api-keys>), or copy your Azure OpenAI key from the "
+        "resource's \"Keys and Endpoint\" page\\.")
+    # A template such as https://{organization}.openai.azure.com is not a link.
+    assert "ui:description" not in ui.get("organization", {})
+    assert "ui:description" not in action_form(RAW, "create_chat_completion")["uiSchema"].get("model", {})
 
 
 @pytest.mark.parametrize("key", FORM_KEYS)

@@ -21,7 +21,8 @@ from azure_openai_connector import cli
 from azure_openai_connector.emulator.batches import EXAMPLE_BATCH_ID
 from azure_openai_connector.forms import action_form
 from azure_openai_connector.manifest import load_manifest
-from azure_openai_connector.playground import Playground, scrub
+from azure_openai_connector.playground import Playground, PlaygroundApp, scrub
+from azure_openai_connector.playground.app import PlaygroundError
 from support import API_KEY
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -263,17 +264,30 @@ def test_every_action_runs_with_its_defaults_on_the_emulator(playground, action,
         assert answer["result"]["content"] == "Emulated reply to: Where was it played?"
 
 
-def test_steps_run_through_run_action(playground, monkeypatch):
-    import azure_openai_connector
+def test_the_page_logic_runs_steps_without_http(emulator):
+    app = PlaygroundApp(env_connection=None, emulator_url=emulator.url, emulator_key=API_KEY)
+    answer = app.run({"action": "create_chat_completion",
+                      "inputs": {"messages": [{"role": "user", "content": "Hi?"}]}})
+    assert answer["ok"] is True and answer["result"]["content"] == "Emulated reply to: Hi?"
+    assert answer["ran_on"] == {"source": "emulator", "service": "azure"}
+    assert emulator.requests[0].headers.get("api-key") == API_KEY
+    with pytest.raises(PlaygroundError) as refused:
+        app.run(["not", "an", "object"])
+    assert (refused.value.status, refused.value.kind) == (400, "invalid_request")
 
+
+def test_a_step_without_a_key_gets_the_emulator_connection_with_the_pages_other_fields():
     seen = []
-    monkeypatch.setattr(azure_openai_connector, "run_action",
-                        lambda action, connection, inputs: seen.append((action, connection, inputs)) or {"x": 1})
-    answer = run_step(playground, "summarize_text", {}, {"text": "hello"})
+    key = "playground-key-0123456789"
+    app = PlaygroundApp(env_connection=None, emulator_url="http://127.0.0.1:1", emulator_key=key,
+                        runner=lambda action, connection, inputs: seen.append((action, connection, inputs)) or {"x": 1})
+    answer = app.run({"action": "summarize_text", "connection": {"is_openai_key": True, "organization": "org-1",
+                                                                 "endpoint": "https://elsewhere.example"},
+                      "inputs": {"text": "hello"}})
+    assert seen == [("summarize_text", {"is_openai_key": True, "organization": "org-1", "api_key": key,
+                                        "endpoint": "http://127.0.0.1:1/v1"}, {"text": "hello"})]
     assert answer["ok"] is True and answer["result"] == {"x": 1}
-    [(action, connection, inputs)] = seen
-    assert action == "summarize_text" and inputs == {"text": "hello"}
-    assert connection["endpoint"] == playground.emulator.url
+    assert answer["ran_on"] == {"source": "emulator", "service": "openai"}
 
 
 def test_invalid_inputs_come_back_as_typed_errors_with_field_paths(playground):

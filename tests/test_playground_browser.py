@@ -1,5 +1,6 @@
 """The playground page in headless Chromium: one action of each kind clicked through to its
-result, with client-side and server-side errors shown next to their fields.
+result and its answer panel, client-side and server-side errors shown next to their fields (and
+scrolled to), the per-model image rules applied as the model changes, and a 420 px wide window.
 
 Set CONNECTOR_PLAYGROUND_SCREENSHOT=path.png to save a screenshot of the page (docs/playground.png
 was made this way).
@@ -9,7 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict, Iterator, List
+import re
+from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
 
@@ -49,9 +51,8 @@ class Console:
             self.problems.append(f"{message.type}: {message.text}")
 
 
-@pytest.fixture
-def page(browser, playground):
-    context = browser.new_context(viewport={"width": 1200, "height": 800})
+def open_page(browser, playground, width: int = 1200, height: int = 800):
+    context = browser.new_context(viewport={"width": width, "height": height})
     context.set_default_timeout(bs.DEFAULT_TIMEOUT_MS)
     page = context.new_page()
     console = Console()
@@ -60,8 +61,22 @@ def page(browser, playground):
     page.goto(playground.page_url)
     page.wait_for_selector("body[data-ready=true]")
     page.console = console
+    return page
+
+
+@pytest.fixture
+def page(browser, playground):
+    page = open_page(browser, playground)
     yield page
-    context.close()
+    page.context.close()
+
+
+@pytest.fixture
+def narrow_page(browser, playground):
+    """The page in a window 420 px wide, as on a phone or in a side panel."""
+    page = open_page(browser, playground, width=420, height=760)
+    yield page
+    page.context.close()
 
 
 def choose(page, action: str) -> None:
@@ -127,16 +142,29 @@ def test_one_action_of_each_kind_runs_from_the_page(page, playground, kind):
         assert result["content"] == "Emulated reply to: Where was it played?"
     elif kind == "image":
         assert len(result["images"]) == 1 and result["errors"] == []
-        image = page.locator("#images img")
+        image = page.locator("#answer img")
         assert image.count() == 1
-        page.wait_for_function("() => document.querySelector('#images img').complete")
+        page.wait_for_function("() => document.querySelector('#answer img').complete")
         assert image.evaluate("img => img.naturalWidth > 0")
+        assert image.evaluate("img => img.getBoundingClientRect().width") >= 100  # shown, not collapsed
+        assert page.inner_text("#answer figcaption") == result["images"][0]["revised_prompt"]
     elif kind == "multiple":
-        assert result["totals"]["succeeded"] == len(spec["inputs"]["properties"]["prompts"]["default"])
+        prompts = spec["inputs"]["properties"]["prompts"]["default"]
+        assert result["totals"]["succeeded"] == len(prompts)
+        assert page.locator("#answer .answer-prompt").all_inner_texts() == prompts
+        assert page.locator("#answer .answer-text").all_inner_texts() == [
+            item["content"] for item in result["results"]]
     elif kind == "raw":
         assert result["status"] == 200 and result["data"]["object"] == "list"
+        assert page.inner_text("#answer") == "HTTP 200"
     elif kind == "summarize":
         assert result["summary"] and result["chunks"] == 1
+        assert page.inner_text("#answer .answer-text") == result["summary"]
+    if kind == "chat":
+        assert page.inner_text("#answer .answer-text") == result["content"]
+    # The answer panel comes before the raw JSON.
+    assert page.evaluate("""() => !!(document.getElementById('answer').compareDocumentPosition(
+        document.getElementById('result')) & Node.DOCUMENT_POSITION_FOLLOWING)""")
     assert page.console.problems == []
 
 
@@ -214,6 +242,167 @@ def test_forms_keep_their_values_between_actions_and_reset_restores_defaults(pag
     assert field_errors(page, "inputs", "data") == []
 
 
+# --- the answer panel: tool calls ------------------------------------------------------------------
+
+TOOL_CALL_RESULT = {
+    "content": None, "finish_reason": "tool_calls",
+    "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+        "role": "assistant", "content": None,
+        "tool_calls": [{"id": "call_1", "type": "function",
+                        "function": {"name": "get_weather", "arguments": '{"city":"Lisbon","unit":"c"}'}}]}}],
+}
+
+
+def test_tool_calls_are_shown_by_name_with_their_arguments(browser):
+    # A service answering with tool calls, as a host would pass it on (the runner is the step).
+    with Playground(environ={}, runner=lambda action, connection, inputs: TOOL_CALL_RESULT) as tools:
+        page = open_page(browser, tools)
+        try:
+            choose(page, "create_chat_completion")
+            assert run(page)["result"] == TOOL_CALL_RESULT
+            assert page.text_content("#answer h3") == "Tool calls"
+            assert page.locator("#answer .tool-name").all_inner_texts() == ["get_weather"]
+            assert page.inner_text("#answer .tool-arguments") == '{\n  "city": "Lisbon",\n  "unit": "c"\n}'
+            assert page.console.problems == []
+        finally:
+            page.context.close()
+
+
+# --- the per-model image rules ----------------------------------------------------------------------
+
+
+def rule_for(model: str) -> Optional[Dict[str, Any]]:
+    """The manifest's create_image rule whose condition the model matches (its `then`), or None."""
+    for rule in RAW["actions"]["create_image"]["inputs"].get("allOf", ()):
+        pattern = rule.get("if", {}).get("properties", {}).get("model", {}).get("pattern")
+        if pattern and re.search(pattern, model):
+            return rule["then"]["properties"]
+    return None
+
+
+def options_of(page, name: str) -> List[str]:
+    return page.evaluate("""(id) => Array.from(document.querySelectorAll(`#${id} option`))
+        .map((o) => o.textContent).filter((t) => t !== '')""", f"inputs_{name}")
+
+
+def shown(page, name: str) -> bool:
+    return page.locator(f"#inputs_{name}").count() == 1
+
+
+@pytest.mark.parametrize("model", ["dall-e-2", "gpt-image-1"])
+def test_the_size_list_and_the_fields_follow_the_model(page, playground, model):
+    choose(page, "create_image")
+    page.click("#action-form details.field-group > summary")  # the advanced fields
+    sizes = RAW["actions"]["create_image"]["inputs"]["properties"]["size"]["enum"]
+    dalle3 = rule_for("dall-e-3")
+    # (RJSF's allOf merge lists an intersected enum in sorted order)
+    assert sorted(options_of(page, "size")) == sorted(dalle3["size"]["enum"])
+    assert shown(page, "style")
+    bs.input_for(page, "style", id_prefix="inputs", scope="#action-form")  # exists before the switch
+    page.select_option("#inputs_style", "natural")
+
+    bs.input_for(page, "model", id_prefix="inputs", scope="#action-form").fill(model)
+    rule = rule_for(model)
+    assert rule is not None
+    page.wait_for_function("([id, n]) => document.querySelectorAll(`#${id} option`).length <= n + 1",
+                           arg=["inputs_size", len(rule["size"]["enum"])])
+    assert sorted(options_of(page, "size")) == sorted(rule["size"]["enum"])
+    assert sorted(options_of(page, "quality")) == sorted(rule["quality"]["enum"])
+    assert len(rule["size"]["enum"]) < len(sizes)
+    for name, allowed in rule.items():
+        if allowed is False:
+            assert not shown(page, name), name  # a field the model refuses is not offered
+
+    page.select_option("#inputs_size", rule["size"]["enum"][-1])
+    page.check("#connection_is_openai_key")  # Azure's default API version has no gpt-image models
+    before = playground.emulator.request_count
+    answer = run(page)
+    assert answer["ok"], answer
+    sent = playground.emulator.requests[before].json
+    assert sent["size"] == rule["size"]["enum"][-1]
+    assert "style" not in sent  # the value chosen before the switch went with its field
+    assert page.console.problems == []
+
+
+# --- links, titles, errors in view, a narrow window ---------------------------------------------
+
+
+def test_links_in_help_text_open_beside_the_page(page):
+    link = page.locator("#connection-form a", has_text="platform.openai.com")
+    assert link.get_attribute("href") == "https://platform.openai.com/account/api-keys"
+    before = page.url
+    # Answered here, so nothing leaves the machine.
+    page.context.route("https://platform.openai.com/**",
+                       lambda route: route.fulfill(status=200, content_type="text/html", body="<p>keys</p>"))
+    with page.context.expect_page() as opened:
+        link.click()
+    opened.value.wait_for_load_state()
+    assert opened.value.url == "https://platform.openai.com/account/api-keys"
+    opened.value.close()
+    assert page.url == before  # what was typed into the forms is still there
+
+
+def test_prompts_are_titled_as_prompts(page):
+    choose(page, "create_multiple_chat_completions")
+    assert bs.field_title(page, "prompts", id_prefix="inputs") == "Prompts"
+
+
+def in_view(page, selector: str) -> bool:
+    return page.evaluate("""(selector) => { const r = document.querySelector(selector).getBoundingClientRect();
+        return r.top >= -1 && r.bottom <= window.innerHeight + 1; }""", selector)
+
+
+def test_the_page_brings_the_first_field_in_error_into_view(narrow_page):
+    page = narrow_page
+    choose(page, "create_chat_completion")
+    page.fill("#connection_api_key", PAGE_KEY)
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    shown_answer = run(page)  # an Azure key without a resource name: refused by the server
+    assert shown_answer["result"]["error"]["errors"][0]["path"] == "connection/organization"
+    assert page.evaluate("document.activeElement.id") == "connection_organization"
+    assert in_view(page, "#connection_organization")
+
+    page.fill("#connection_api_key", "")
+    bs.input_for(page, "temperature", id_prefix="inputs", scope="#action-form").fill("5")
+    page.evaluate("window.scrollTo(0, 0)")
+    page.click("#run")  # refused in the page
+    assert field_errors(page, "inputs", "temperature") == ["must be <= 2"]
+    assert page.evaluate("document.activeElement.id") == "inputs_temperature"
+    assert in_view(page, "#inputs_temperature")
+
+
+def horizontal_overflow(page) -> List[str]:
+    """Elements reaching past the window's right edge (none in a usable layout)."""
+    return page.evaluate("""() => {
+        const width = document.documentElement.clientWidth;
+        const wide = document.documentElement.scrollWidth > width ? ['(the document scrolls sideways)'] : [];
+        return wide.concat(Array.from(document.querySelectorAll('body *'))
+          .filter((el) => el.getClientRects().length && el.getBoundingClientRect().right > width + 0.5)
+          .map((el) => `${el.tagName.toLowerCase()}#${el.id}.${el.className}`)); }""")
+
+
+def runs_with_its_defaults(action: str) -> bool:
+    inputs = RAW["actions"][action]["inputs"]
+    return all("default" in inputs["properties"][name] for name in inputs.get("required", ()))
+
+
+def test_a_420_pixel_window_needs_no_horizontal_scrolling(narrow_page):
+    page = narrow_page
+    assert page.evaluate("document.documentElement.clientWidth") == 420
+    assert horizontal_overflow(page) == []
+    for action in RAW["actions"]:
+        choose(page, action)
+        page.evaluate("document.querySelectorAll('details').forEach((d) => { d.open = true; })")
+        assert horizontal_overflow(page) == [], action
+        if not runs_with_its_defaults(action):
+            continue  # (a batch id to ask for: the layout is checked, nothing to run)
+        shown_answer = run(page)
+        assert shown_answer["ok"], (action, shown_answer)
+        assert horizontal_overflow(page) == [], action
+        assert in_view(page, "#result-meta")  # the result is brought into view below the forms
+    assert page.console.problems == []
+
+
 def test_screenshot_for_the_readme(page):
     path = os.environ.get("CONNECTOR_PLAYGROUND_SCREENSHOT")
     if not path:
@@ -221,4 +410,5 @@ def test_screenshot_for_the_readme(page):
     choose(page, "create_chat_completion")
     page.evaluate("document.getElementById('connection-section').open = false")
     assert run(page)["ok"]
+    page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=path)

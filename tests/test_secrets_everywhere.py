@@ -325,7 +325,7 @@ CLI_CASES = [
     ("dropped", Fault.drop(), "raw_request", {"query_params": {"api-key": API_KEY}}, {}, 1),
     ("timeout", Fault.slow(3), "raw_request", {"query_params": {"api-key": API_KEY}, "timeout": 200}, {}, 1),
     ("multiple-items-fail", Fault.status(401, message=f"bad {API_KEY}"), "create_multiple_chat_completions",
-     {"prompts": ["a", "b"]}, {}, 0),
+     {"prompts": ["a", "b"]}, {}, 1),
     ("debug-request", None, "raw_request", {"query_params": {"api-key": API_KEY}, "debug_request": True,
                                             "headers": {"X-Echo": API_KEY}}, {}, 0),
 ]
@@ -362,7 +362,9 @@ def test_cli_output_holds_no_key_for_any_failure(emulator):
         completed = outcomes[name]
         assert completed.returncode == exit_code, (name, completed.stderr[-2000:])
         assert leaks(completed.stderr) == [] and leaks(completed.stdout) == [], name
-        if exit_code:
+        if name == "multiple-items-fail":  # every prompt failed: the result on stdout, a summary on stderr
+            assert json.loads(completed.stdout)["totals"]["failed"] == 2
+        elif exit_code:
             error = json.loads(completed.stderr[completed.stderr.index('{\n  "error"'):])["error"]
             assert error["type"] and error["message"], name
         assert "DEBUG" in completed.stderr or name.startswith("invalid"), name

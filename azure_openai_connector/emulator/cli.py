@@ -1,9 +1,15 @@
-"""Command line: run the emulator in the foreground until SIGINT or SIGTERM."""
+"""Command line: run the emulator in the foreground until SIGINT or SIGTERM.
+
+It announces itself on stdout first: one JSON line ``{"url", "api_key"}`` (the default, for
+programs), or with ``--print env`` the shell lines that point the connector at it.
+"""
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import os
 import signal
 import sys
 import threading
@@ -11,6 +17,11 @@ from typing import Any, Dict, List, Optional
 
 from .lifecycle import DEFAULT_DEPLOYMENTS
 from .server import Emulator, is_loopback
+
+
+# Azure's v1 API, the connector's default: routes v1 serves only in preview (image generation)
+# are asked for with ?api-version=preview by the connector itself.
+ANNOUNCED_API_VERSION = "v1"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="the deployment (and OpenAI model) names inference accepts, each optionally serving another "
              "model; others get 404 DeploymentNotFound / model_not_found; 'any' accepts every name "
              "(default: %(default)s)")
+    parser.add_argument("--print", choices=("json", "env"), default="json", dest="announce",
+                        help="announce as one JSON line (default) or as environment variables to paste")
     return parser
 
 
@@ -42,8 +55,48 @@ def parse_deployments(text: str) -> Optional[Dict[str, str]]:
     return table
 
 
+def environment_lines(url: str, api_key: str) -> str:
+    """Shell lines that point the connector (and the official SDKs) at the emulator: Azure, then OpenAI."""
+    return (f"export AZURE_OPENAI_ENDPOINT={url}\n"
+            f"export AZURE_OPENAI_API_KEY={api_key}\n"
+            f"export OPENAI_API_VERSION={ANNOUNCED_API_VERSION}\n"
+            f"export OPENAI_BASE_URL={url}/v1\n"
+            f"export OPENAI_API_KEY={api_key}\n")
+
+
+def _announce(emulator: Emulator, how: str) -> None:
+    if how == "env":
+        sys.stdout.write(environment_lines(emulator.url, emulator.api_key))
+    else:
+        sys.stdout.write(json.dumps({"url": emulator.url, "api_key": emulator.api_key}) + "\n")
+    sys.stdout.flush()
+
+
+def _reader_gone(stream: Any) -> bool:
+    """True when `stream` is a pipe whose reading end was closed (poll reports an error on it)."""
+    import select
+    import stat
+
+    try:
+        descriptor = stream.fileno()
+        if not stat.S_ISFIFO(os.fstat(descriptor).st_mode):
+            return False
+        poller = select.poll()
+        poller.register(descriptor, select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _silence_stdout() -> None:
+    """After a closed pipe: send stdout to /dev/null so Python's exit-time flush stays quiet."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
-    """Serve until interrupted; print {"url", "api_key"} as one JSON line on stdout first."""
+    """Serve until interrupted; announce the URL and key on stdout first (see the module docstring)."""
     options = build_parser().parse_args(argv)
     if not is_loopback(options.host):
         print(f"error: refusing to listen on non-loopback host {options.host!r}", file=sys.stderr)
@@ -56,27 +109,32 @@ def main(argv: Optional[List[str]] = None) -> int:
     emulator = Emulator(api_key=options.api_key, latency=options.latency, host=options.host, port=options.port,
                         deployments=parse_deployments(options.deployments))
     try:
-        emulator.start()
-        print(json.dumps({"url": emulator.url, "api_key": emulator.api_key}), flush=True)
+        try:
+            emulator.start()
+        except OSError as error:
+            reason = "the port is in use" if error.errno == errno.EADDRINUSE else (error.strerror or str(error))
+            print(f"error: cannot listen on {options.host}:{options.port}: {reason}", file=sys.stderr, flush=True)
+            return 1
+        try:
+            _announce(emulator, options.announce)
+        except BrokenPipeError:
+            _silence_stdout()  # nobody reads what we print (`... | head -1`): stop quietly
+            return 0
         print(f"Emulator listening on {emulator.url} (Ctrl+C to stop)", file=sys.stderr, flush=True)
-        print(export_lines(emulator.url, emulator.api_key), file=sys.stderr, flush=True)
+        if options.announce == "env":
+            print("Paste the lines above into another shell; with both sets the connector uses the Azure "
+                  "one (unset AZURE_OPENAI_API_KEY to try OpenAI).", file=sys.stderr, flush=True)
         # A bounded wait in a loop keeps Ctrl+C responsive where signals only land between waits.
         while not stop_requested.wait(0.5):
-            pass
+            if _reader_gone(sys.stdout):
+                _silence_stdout()  # `... | head -1` has what it wanted: stop instead of serving unseen
+                break
     except KeyboardInterrupt:
         pass
     finally:
         emulator.stop()
         _restore_handlers(previous)
     return 0
-
-
-def export_lines(url: str, api_key: str) -> str:
-    """Ready-to-paste environment for an Azure and an OpenAI setup (OpenAI's base URL ends in /v1)."""
-    return (f"# Azure OpenAI (v1 API):\n"
-            f"export AZURE_OPENAI_ENDPOINT={url} AZURE_OPENAI_API_KEY={api_key} OPENAI_API_VERSION=v1\n"
-            f"# or OpenAI:\n"
-            f"export OPENAI_BASE_URL={url}/v1 OPENAI_API_KEY={api_key}")
 
 
 def _install_stop_handlers(stop_requested: threading.Event) -> List[Any]:

@@ -9,6 +9,7 @@ from typing import Any, Callable, Dict, Iterable, Mapping, Tuple, Type
 import requests
 
 from .. import errors
+from ..connection import transport_failure_message
 from ..redaction import redact
 from .messages import request_id_of
 from .retry import parse_retry_after
@@ -92,6 +93,7 @@ def transport_error(exc: requests.RequestException, attempts: int,
         return errors.ApiTimeoutError(f"The service did not answer in time ({detail})", attempts=attempts)
     if isinstance(exc, (requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
                         requests.exceptions.ContentDecodingError)):
-        return errors.ApiConnectionError(f"The connection to the service failed ({detail})",
-                                         attempts=attempts)
+        url = exc.request.url if getattr(exc, "request", None) is not None else None
+        return errors.ApiConnectionError(
+            redact(transport_failure_message(exc, url), secrets)[:ERROR_TEXT_LIMIT], attempts=attempts)
     return errors.ConnectorError(f"The request could not be sent ({detail})")

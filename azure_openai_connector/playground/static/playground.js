@@ -59,10 +59,18 @@
     setStatus("");
   }
 
+  // A form with per-value rules (allOf/if/then) hides fields as the data changes: drop the values
+  // of hidden fields as they go, or a value the page no longer shows would be sent (and refused).
+  function rulesProps(schema) {
+    return Array.isArray(schema.allOf) && schema.allOf.some((rule) => rule && rule.if)
+      ? { omitExtraData: true, liveOmit: true } : {};
+  }
+
   function renderAction(formData) {
     const form = state.action.form;
     state.form = Forms.render($("action-form"), {
       schema: form.schema, uiSchema: noSubmitButton(form.uiSchema), formData, idPrefix: "inputs",
+      formProps: rulesProps(form.schema),
     });
   }
 
@@ -87,6 +95,24 @@
     state.connection.setExtraErrors(Forms.errorSchemaFromPaths(connection));
     state.form.setExtraErrors(Forms.errorSchemaFromPaths(inputs));
     if (connection.length) $("connection-section").open = true;
+    scrollToFirstError();
+  }
+
+  function bringIntoView(node) {
+    const box = node.getBoundingClientRect();
+    if (box.top < 0 || box.bottom > window.innerHeight) node.scrollIntoView({ block: "start" });
+  }
+
+  // Bring the first field in error into view (connection form first, as on the page) and focus it.
+  function scrollToFirstError() {
+    const failing = document.querySelector(
+      "#connection-form .has-error, #connection-form .json-invalid, #action-form .has-error, #action-form .json-invalid");
+    if (!failing) return;
+    const group = failing.closest("details");
+    if (group && !group.open) group.open = true;
+    failing.scrollIntoView({ block: "center" });
+    const input = failing.matches("input, select, textarea") ? failing : failing.querySelector("input, select, textarea");
+    if (input) input.focus({ preventScroll: true });
   }
 
   // --- running ----------------------------------------------------------------------------
@@ -96,17 +122,90 @@
       ? `${v.slice(0, MAX_SHOWN_STRING)}… (${v.length} characters; Copy JSON has them all)` : v), 2);
   }
 
-  function showImages(result) {
-    const box = $("images");
-    box.textContent = "";
-    for (const image of (result && Array.isArray(result.images) ? result.images : [])) {
-      const src = image.b64_json ? `data:image/png;base64,${image.b64_json}` : image.url;
-      if (!src) continue;
-      const img = document.createElement("img");
-      img.src = src;
-      img.alt = image.revised_prompt || "generated image";
-      box.appendChild(img);
+  // --- the answer panel: what a person wants to read, above the raw JSON ----------------------
+
+  function element(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function imageSource(image) {
+    if (image.b64_json) {
+      const kind = image.b64_json.startsWith("/9j/") ? "jpeg" : image.b64_json.startsWith("UklGR") ? "webp" : "png";
+      return `data:image/${kind};base64,${image.b64_json}`;
     }
+    return image.url || null;
+  }
+
+  function toolCallsOf(result) {
+    const choice = Array.isArray(result.choices) ? result.choices[0] : null;
+    const calls = choice && choice.message && Array.isArray(choice.message.tool_calls) ? choice.message.tool_calls : [];
+    return calls.filter((call) => call && call.function);
+  }
+
+  function answerParts(result) {
+    const parts = [];
+    if (!result || typeof result !== "object") return parts;
+    if (typeof result.content === "string") parts.push(element("div", "answer-text", result.content));
+    if (typeof result.summary === "string") parts.push(element("div", "answer-text", result.summary));
+    if (Array.isArray(result.results)) {
+      const list = element("ol", "answer-list");
+      for (const item of result.results) {
+        const entry = element("li", item.error ? "failed" : "");
+        entry.append(element("div", "answer-prompt", item.prompt),
+          item.error ? element("div", "answer-error", `${item.error.type}: ${item.error.message}`)
+            : element("div", "answer-text", item.content || ""));
+        list.appendChild(entry);
+      }
+      parts.push(list);
+    }
+    if (Array.isArray(result.images)) {
+      const box = element("div", "answer-images");
+      for (const image of result.images) {
+        const src = imageSource(image);
+        if (!src) continue;
+        const figure = element("figure");
+        const img = element("img");
+        img.src = src;
+        img.alt = image.revised_prompt || "generated image";
+        figure.appendChild(img);
+        if (image.revised_prompt) figure.appendChild(element("figcaption", "", image.revised_prompt));
+        box.appendChild(figure);
+      }
+      for (const failure of result.errors || []) {
+        box.appendChild(element("div", "answer-error", `image ${failure.index + 1}: ${failure.error.message}`));
+      }
+      parts.push(box);
+    }
+    const calls = toolCallsOf(result);
+    if (calls.length) {
+      const list = element("ul", "answer-tools");
+      for (const call of calls) {
+        const entry = element("li");
+        entry.append(element("code", "tool-name", call.function.name), element("pre", "tool-arguments",
+          prettyArguments(call.function.arguments)));
+        list.appendChild(entry);
+      }
+      parts.push(element("h3", "", "Tool calls"), list);
+    }
+    if (!parts.length && "status" in result && "data" in result) {
+      parts.push(element("div", "answer-text", `HTTP ${result.status}`));
+    }
+    return parts;
+  }
+
+  function prettyArguments(text) {
+    try { return JSON.stringify(JSON.parse(text), null, 2); } catch (err) { return String(text); }
+  }
+
+  function showAnswerPanel(answer) {
+    const panel = $("answer");
+    panel.textContent = "";
+    const parts = answer.ok ? answerParts(answer.result) : [];
+    panel.append(...parts);
+    panel.hidden = parts.length === 0;
   }
 
   function showAnswer(answer) {
@@ -121,7 +220,7 @@
     $("result").textContent = shorten(shown);
     $("result").className = answer.ok ? "ok" : "failed";
     $("copy").hidden = false;
-    showImages(answer.ok ? answer.result : null);
+    showAnswerPanel(answer);
     if (!answer.ok && answer.error.type === "invalid_input") showFieldErrors(answer.error.errors);
   }
 
@@ -133,6 +232,7 @@
     if (checked[0].errors.length) $("connection-section").open = true;
     if (checked.some((c) => c.errors.length)) {
       setStatus("Fix the fields marked in red", "failed");
+      scrollToFirstError();
       return;
     }
     const request = { action: state.action.key, connection: state.connection.getFormData(),
@@ -140,8 +240,12 @@
     $("run").disabled = true;
     setStatus(`Running ${state.action.label}…`, "busy");
     try {
-      showAnswer(await api("/api/run", request));
+      const answer = await api("/api/run", request);
+      showAnswer(answer);
       setStatus("");
+      // In one column (a narrow window) the result sits below the forms: bring it into view,
+      // unless field errors were just brought there instead.
+      if (answer.ok || answer.error.type !== "invalid_input") bringIntoView($("result-meta"));
     } catch (err) {
       setStatus(String(err.message || err), "failed");
     } finally {
@@ -183,6 +287,13 @@
     $("reset").addEventListener("click", resetAction);
     $("copy").addEventListener("click", () => navigator.clipboard.writeText(state.lastJson)
       .then(() => setStatus("Result copied"), () => setStatus("Copy failed", "failed")));
+    // Links in help text open beside the page, which keeps what was typed into the forms.
+    document.addEventListener("click", (e) => {
+      const link = e.target.closest ? e.target.closest(".forms a[href]") : null;
+      if (!link) return;
+      e.preventDefault();
+      window.open(link.href, "_blank", "noopener,noreferrer");
+    });
     document.addEventListener("keydown", (e) => {
       if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); run(); }
     });
