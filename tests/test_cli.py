@@ -137,12 +137,18 @@ def test_content_output_of_a_batch_is_one_answer_per_line(emulator, azure_connec
     assert done.stdout == "Emulated reply to: First?\nEmulated reply to: Second?\n"
 
 
-@pytest.mark.parametrize("response_format", ["b64_json", "url"])
+# gpt-image models always answer base64; the legacy dall-e-2 on a dated API can answer with URLs.
+@pytest.mark.parametrize("model_inputs, api_version", [
+    (["model=gpt-image-2"], "v1"),
+    (["model=dall-e-2", "response_format=url"], "2024-10-21"),
+], ids=["b64_json", "url"])
 def test_content_output_of_images_writes_the_files_and_prints_their_paths(emulator, azure_connection, tmp_path,
-                                                                         response_format):
+                                                                         model_inputs, api_version):
     folder = tmp_path / "images"
-    done = cli("run", "create_image", "--connection", json.dumps(azure_connection), "--input", "n=2",
-               "--input", f"response_format={response_format}", "--output", "content", "--output-dir", str(folder))
+    connection = {**azure_connection, "api_version": api_version}
+    inputs = [argument for pair in model_inputs for argument in ("--input", pair)]
+    done = cli("run", "create_image", "--connection", json.dumps(connection), "--input", "n=2", *inputs,
+               "--output", "content", "--output-dir", str(folder))
     assert done.returncode == 0, done.stderr
     written = sorted(folder.iterdir())
     assert [path.suffix for path in written] == [".png", ".png"]
@@ -152,8 +158,8 @@ def test_content_output_of_images_writes_the_files_and_prints_their_paths(emulat
 
 
 def test_content_output_of_images_defaults_to_the_current_directory(emulator, azure_connection, tmp_path):
-    done = cli("run", "create_image", "--connection", json.dumps(azure_connection), "--input",
-               "response_format=b64_json", "--output", "content", cwd=tmp_path)
+    done = cli("run", "create_image", "--connection", json.dumps(azure_connection), "--output", "content",
+               cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     [written] = list(tmp_path.iterdir())
     assert done.stdout == f"{written.name}\n"
@@ -265,10 +271,12 @@ def test_describe_one_action_lists_required_inputs_first_with_help_and_readable_
     done = cli("describe", "create_chat_completion")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert lines[:4] == ["create_chat_completion (Create Chat Completion)",
-                         "  Create a completion for the chat message", "", "Required inputs:"]
-    assert lines[4] == '  model  (string; default "gpt-4o-mini"; 1..256 chars)'
-    assert lines[5].startswith("      Specifies either the model deployment name")
+    assert lines[:3] == ["create_chat_completion (Create Chat Completion)",
+                         "  Create a completion for the chat message (Azure: POST /openai/v1/chat/completions on v1 and",
+                         "  preview, /openai/deployments/{model}/chat/completions on a dated api_version)"]
+    assert lines[3:5] == ["", "Required inputs:"]
+    assert lines[5] == '  model  (string; default "gpt-5.1"; 1..256 chars)'
+    assert lines[6].startswith("      ")
     assert lines.index("Optional inputs:") > lines.index('  messages  (array; default [{"role": "system", '
                                                          '"content": "You are a helpful...; 1..2048 items)')
     assert "  temperature  (number; default 1; 0..2)" in lines
