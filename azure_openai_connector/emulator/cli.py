@@ -21,7 +21,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default: 127.0.0.1)")
     parser.add_argument("--api-key", default="emulator-key", help="the key clients must send")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds to wait before every answer")
+    parser.add_argument("--quota", metavar="RPM,TPM", type=_budget,
+                        help="quota mode: every deployment gets RPM requests and TPM tokens a minute, "
+                             "answering 429 with retry-after when they are spent")
+    parser.add_argument("--quota-time-scale", metavar="FACTOR", type=float, default=1.0,
+                        help="with --quota: a quota minute lasts 60/FACTOR seconds (default 1)")
     return parser
+
+
+def _budget(text: str) -> tuple:
+    try:
+        rpm, tpm = (int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected RPM,TPM (two whole numbers), not {text!r}") from None
+    if rpm < 1 or tpm < 1:
+        raise argparse.ArgumentTypeError("RPM and TPM must be at least 1")
+    return rpm, tpm
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -33,9 +48,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     if options.latency < 0:
         print("error: --latency must not be negative", file=sys.stderr)
         return 2
+    if options.quota_time_scale <= 0:
+        print("error: --quota-time-scale must be positive", file=sys.stderr)
+        return 2
     stop_requested = threading.Event()
     previous = _install_stop_handlers(stop_requested)
-    emulator = Emulator(api_key=options.api_key, latency=options.latency, host=options.host, port=options.port)
+    emulator = Emulator(api_key=options.api_key, latency=options.latency, host=options.host, port=options.port,
+                        quota=options.quota, quota_time_scale=options.quota_time_scale)
     try:
         emulator.start()
         print(json.dumps({"url": emulator.url, "api_key": emulator.api_key}), flush=True)

@@ -9,16 +9,17 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 from urllib.parse import parse_qsl, urlsplit
 
 from .errors import AZURE, OPENAI, openai_error
 from .faults import Fault, FaultPlan, Matcher
 from .multipart import is_multipart, parse_multipart
 from .playback import play
+from .quota import QuotaBook, QuotaSpec, deployment_of, estimated_tokens, metered
 from .recording import Headers, RecordedRequest, loose_json
 from .reply import SEND_NOTHING, SEND_TRUNCATED, Reply, json_reply
-from .routes import Service, dialect_for
+from .routes import Service, dialect_for, match_route
 
 READY_TIMEOUT_SECONDS = 5.0
 STOP_JOIN_SECONDS = 5.0
@@ -59,6 +60,9 @@ class Emulator:
         host: str = "127.0.0.1",
         port: int = 0,
         bearer_tokens: Iterable[str] = (),
+        quota: Optional[QuotaSpec] = None,
+        quota_time_scale: float = 1.0,
+        quota_clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not is_loopback(host):
             raise ValueError(f"the emulator only listens on loopback addresses, not {host!r}")
@@ -77,6 +81,8 @@ class Emulator:
         self._stopping = threading.Event()
         self._server: Optional[_Server] = None
         self._thread: Optional[threading.Thread] = None
+        #: Quota mode (see quota.py): None when every deployment is unlimited.
+        self.quota = None if quota is None else QuotaBook(quota, time_scale=quota_time_scale, clock=quota_clock)
 
     # --- lifecycle ---------------------------------------------------------------
 
@@ -205,6 +211,8 @@ class Emulator:
             self._faults_served.clear()
             self._plan.clear()
             self._peak = self._in_flight
+        if self.quota is not None:
+            self.quota.forget()
 
     # --- called by the request handler --------------------------------------------
 
@@ -227,6 +235,9 @@ class Emulator:
             self._in_flight -= 1
 
     def _answer(self, request: RecordedRequest, json_ok: bool, fault: Optional[Fault], serial: int) -> Reply:
+        quota_headers, refusal = self._spend_quota(request) if fault is None else ({}, None)
+        if refusal is not None:
+            return refusal  # refused at arrival, as Azure does: no latency
         delay = self.latency + (fault.delay if fault is not None else 0.0)
         if delay > 0:
             self._stopping.wait(delay)
@@ -235,8 +246,30 @@ class Emulator:
             return self._service.answer(request, json_ok, serial)
 
         if fault is None:
-            return normal_answer()
+            reply = normal_answer()
+            reply.headers.update(quota_headers)
+            return reply
         return play(fault, request, normal_answer)
+
+    def _spend_quota(self, request: RecordedRequest) -> Tuple[Dict[str, str], Optional[Reply]]:
+        """Quota mode's rate-limit headers for an authorized metered request, and its 429 when
+        the deployment's budget is spent (no headers and no refusal outside quota mode)."""
+        if self.quota is None or not metered(request.path):
+            return {}, None
+        dialect = dialect_for(request.path)
+        deployment = deployment_of(request.path, request.json)
+        if deployment is None or not self._service.authorized(request, dialect):
+            return {}, None
+        verdict = self.quota.check(deployment, estimated_tokens(request.json))
+        if verdict is None:
+            return {}, None
+        headers = verdict.headers(dialect)
+        if verdict.admitted:
+            return headers, None
+        found = match_route(request.path)
+        body = verdict.refusal_body(dialect, found[0].operation if found else "the",
+                                    request.query.get("api-version"))
+        return headers, json_reply(429, body, headers)
 
     def _track(self, connection: socket.socket, open_: bool) -> None:
         with self._lock:
