@@ -63,3 +63,12 @@ class ExtensionSpecs:
     def http_request_finished(self, exchange: "Exchange") -> None:
         """Called after every attempt with an ``Exchange`` (the request, status, elapsed seconds,
         request ID, the error if any, and whether it will be retried)."""
+
+    @hookspec(firstresult=True)
+    def batch_pacer(self, connection: Any, deployment: str, max_concurrency: int) -> Optional[Any]:
+        """Called when a batch step (``create_multiple_chat_completions``, ``summarize_text``)
+        starts: return the pacer its requests share, for example one an engine shares across its
+        workers, or None for this process's own pacer of ``deployment`` on ``connection``. A pacer
+        has ``before_attempt()`` (may block) and ``after_attempt(status, retry_after, headers)``
+        (``headers``: the answer's, None when none came), and may have ``for_request(tokens)``
+        returning the pacer of one request estimated at ``tokens``."""

@@ -14,8 +14,10 @@ from ..connection import Connection
 from ..errors import ConnectorError, ContentFilterError, InvalidResponseError, answer_error
 from ..http import Response
 from ..manifest import Action, ValidatedInputs
+from ..pool_sizing import connections_in_use
 from . import Step
 from .batch import map_in_order, total_usage
+from .pacing import for_request
 from .chat_api import chat_completion, first_content, user_messages
 
 # OpenAI's completion-only models; a request for them on the chat API is refused. Azure
@@ -54,13 +56,15 @@ def run(step: Step, inputs: ValidatedInputs) -> Dict[str, Any]:
 
 def _run_chat(step: Step, inputs: ValidatedInputs) -> List[Dict[str, Any]]:
     shared_fields = _sampling_fields(inputs, max_tokens_field="max_completion_tokens")
-    pacer = step.new_pacer(inputs["max_concurrency"])
+    concurrency = min(inputs["max_concurrency"], len(inputs["prompts"]))
+    pacer = step.new_pacer(inputs["max_concurrency"], inputs["model"])
 
     def complete(prompt: str) -> Dict[str, Any]:
         fields = {"messages": user_messages(prompt, inputs.get("system")), **shared_fields}
-        return chat_completion(step, inputs["model"], fields, pacer=pacer)
+        return chat_completion(step, inputs["model"], fields, pacer=for_request(pacer, fields))
 
-    outcomes = map_in_order(inputs["prompts"], complete, inputs["max_concurrency"])
+    with connections_in_use(step.client, concurrency):
+        outcomes = map_in_order(inputs["prompts"], complete, concurrency)
     results = []
     for index, (prompt, (answer, error)) in enumerate(zip(inputs["prompts"], outcomes)):
         if error is not None:

@@ -9,11 +9,13 @@ bucket; tokens are estimated at arrival, as Azure does: prompt characters / 4, p
 
 The headers report the minute's view: `limit` is the per-minute budget, `remaining` is that budget
 less what was spent and is not refilled yet, and `reset` is how long until it is whole again
-(Azure: bare seconds; OpenAI: durations such as `1.5s` or `6m0s`). So `(limit - remaining) /
-reset` is the refill rate, whatever the time scale.
+(Azure: bare seconds; OpenAI: durations such as `1.5s` or `6m0s`).
 
-`time_scale` shrinks the quota minute for benchmarks: at 10, a "minute" lasts 6 real seconds and
-every rate is ten times higher; `clock` is injectable so tests can step time by hand.
+`time_scale` speeds a quota up for benchmarks: at 10, each budget is spent and refilled ten times
+faster and its window is ten times shorter (RPM 600 with 10 s windows becomes 600 per 6 s with
+1 s windows). The headers then report real minutes and seconds (a limit of 6000 requests a
+minute): a client reading them sees an ordinary, bigger quota. `clock` is injectable so tests
+can step time by hand.
 """
 
 from __future__ import annotations
@@ -64,7 +66,8 @@ def _text_length(value: Any) -> int:
 
 
 class _Bucket:
-    """One budget: refills at `per_second`, holds at most `capacity`."""
+    """One budget: refills at `per_second`, holds at most `capacity`; `per_minute` is what it
+    refills in a real minute (the limit its headers report)."""
 
     def __init__(self, per_minute: int, capacity: float, per_second: float, now: float) -> None:
         self.per_minute = per_minute
@@ -198,7 +201,8 @@ class QuotaBook:
         if buckets is None:
             window = self.window_seconds / 60
             per_second = self.time_scale / 60
-            buckets = tuple(_Bucket(per_minute, per_minute * window, per_minute * per_second, now)
+            buckets = tuple(_Bucket(round(per_minute * self.time_scale), per_minute * self.window_seconds / 60,
+                                    per_minute * self.time_scale / 60, now)
                             for per_minute in budget)  # type: ignore[assignment]
             self._buckets[deployment] = buckets  # type: ignore[assignment]
         return buckets  # type: ignore[return-value]
