@@ -161,10 +161,11 @@ class Skipped(Exception):
 
 
 def map_in_order(items: Sequence[Item], function: Callable[[Item], Result], max_concurrency: int,
-                 *, stop_on_error: bool = False) -> List[Outcome]:
+                 *, stop_on_error: bool = False, pool: Any = None) -> List[Outcome]:
     """`(result, None)` or `(None, error)` for each item, in input order, running `function` on at
     most `max_concurrency` threads of the process's worker pool. One item's exception never loses
     the others; with `stop_on_error`, items not yet started after a failure get `(None, Skipped())`.
+    (`pool`: another WorkerPool than the process's, for tests.)
 
     The calling thread works through the items too and only ever waits for items already running:
     a nested call (a step inside another batch) makes progress even when every pool thread is busy.
@@ -172,9 +173,10 @@ def map_in_order(items: Sequence[Item], function: Callable[[Item], Result], max_
     run = _OrderedRun(items, function, stop_on_error)
     workers = min(max_concurrency, len(items))
     if workers > 1:
-        from .worker_pool import worker_pool
+        if pool is None:
+            from .worker_pool import worker_pool
 
-        pool = worker_pool()
+            pool = worker_pool()
         for _ in range(workers - 1):
             pool.submit(run.work)
     run.work()

@@ -31,9 +31,9 @@ TARGET_SHARE = 0.97
 SHARE_CUT = 0.9
 RECOVERY_STEP = 0.002
 LOWEST_SHARE = 0.05
-# Azure enforces a minute's budget over windows of 1-10 s: never send more at once than one
-# second's worth.
-BURST_SECONDS = 1.0
+# Azure enforces a minute's budget over windows of 1-10 s: never send more at once than a fifth of
+# a second's worth (spacing, not bursts, is what keeps up the rate; threads are there to wait).
+BURST_SECONDS = 0.2
 CHARACTERS_PER_TOKEN = 4
 MAX_SHARED_PACERS = 256
 
@@ -100,6 +100,7 @@ class QuotaPacer(AdaptivePacer):
         self._limits: Dict[str, int] = {}
         self._schedule: Dict[str, float] = {}
         self._share = TARGET_SHARE
+        self._last_tokens = 0
 
     @property
     def limits(self) -> Dict[str, int]:
@@ -121,6 +122,7 @@ class QuotaPacer(AdaptivePacer):
         """Block for a free slot (AIMD), then until the learned budgets allow this attempt."""
         with self._condition:
             self._take_slot()
+            self._last_tokens = tokens
             start_at = self._reserve(tokens, self._clock())
         while True:
             wait = start_at - self._clock()
@@ -138,8 +140,12 @@ class QuotaPacer(AdaptivePacer):
             if status == 429 and self._limits:
                 self._in_flight = max(0, self._in_flight - 1)
                 if not self._refused_wait(retry_after):
-                    self._share = max(LOWEST_SHARE, self._share * SHARE_CUT)
                     self._pause_for(retry_after)
+                    # 429s of attempts started before the last cut are that same signal.
+                    started_in = getattr(self._attempt_generation, "value", self._generation)
+                    if started_in == self._generation:
+                        self._share = max(LOWEST_SHARE, self._share * SHARE_CUT)
+                        self._generation += 1
                 self._condition.notify_all()
                 return
             if status is not None and status < 400 and self._limits:
@@ -150,6 +156,10 @@ class QuotaPacer(AdaptivePacer):
         for kind in ("requests", "tokens"):
             limit = budget_limit(headers, kind)
             if limit is not None:
+                if kind not in self._limits:
+                    # The attempts sent before the budget was known have spent part of it already.
+                    spent = self._in_flight * (1 if kind == "requests" else self._last_tokens)
+                    self._schedule[kind] = self._clock() + spent / (limit / 60 * self._share)
                 self._limits[kind] = limit
             if headers.get(f"x-ratelimit-remaining-{kind}", "").strip() == "0":
                 # Spent (by other workers on this quota, say): the next attempt would only get a 429.

@@ -56,6 +56,12 @@ class WorkerPool:
             return self._threads
 
     @property
+    def idle(self) -> int:
+        """How many worker threads are waiting for a task now."""
+        with self._lock:
+            return self._idle
+
+    @property
     def threads_started(self) -> int:
         """How many worker threads this process has started in all (reuse keeps it flat)."""
         with self._lock:

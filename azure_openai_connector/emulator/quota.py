@@ -33,6 +33,8 @@ CHARACTERS_PER_TOKEN = 4
 # Paths whose requests spend a deployment's budget (the generation routes, any API flavour).
 METERED_SUFFIXES = ("/chat/completions", "/completions", "/responses", "/embeddings")
 DEFAULT_DEPLOYMENT = "*"
+# Refills are sums of float products: a bucket a hair short of a whole request is a whole one.
+EPSILON = 1e-9
 
 BudgetSpec = Tuple[int, int]
 QuotaSpec = Union[BudgetSpec, Mapping[str, BudgetSpec]]
@@ -174,8 +176,8 @@ class QuotaBook:
             requests, token_bucket = self._buckets_of(deployment, budget, now)
             requests.refill(now)
             token_bucket.refill(now)
-            fits_tokens = token_bucket.level >= tokens or token_bucket.level >= token_bucket.capacity
-            admitted = requests.level >= 1 and fits_tokens
+            fits_tokens = token_bucket.level + EPSILON >= min(tokens, token_bucket.capacity)
+            admitted = requests.level + EPSILON >= 1 and fits_tokens
             wait = 0.0
             if admitted:
                 requests.level -= 1
