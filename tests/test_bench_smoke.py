@@ -90,19 +90,26 @@ def test_an_unwritable_cache_only_means_checking_every_time(tmp_path: Path) -> N
     assert "create_chat_completion" in manifest.actions
 
 
-def _imports_jsonschema_on_load(cache_dir: str) -> bool:
+def _imports_jsonschema_on_load(cache_dir: str, home: str) -> bool:
     code = ("import sys\nfrom azure_openai_connector.manifest import load_manifest\n"
             "load_manifest()\nprint('jsonschema' in sys.modules)")
-    env = dict(os.environ, AZURE_OPENAI_CONNECTOR_CACHE_DIR=cache_dir)
+    env = dict(os.environ, AZURE_OPENAI_CONNECTOR_CACHE_DIR=cache_dir, HOME=home)
+    env.pop("XDG_CACHE_HOME", None)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                           timeout=60, check=True)
     return done.stdout.strip() == "True"
 
 
-def test_a_worker_start_skips_jsonschema_once_the_manifest_was_validated(tmp_path: Path) -> None:
-    assert _imports_jsonschema_on_load(str(tmp_path)) is True    # first start: the full check
-    assert _imports_jsonschema_on_load(str(tmp_path)) is False   # later starts: the marker
-    assert _imports_jsonschema_on_load("") is True               # cache turned off
+def test_a_fresh_worker_skips_jsonschema_for_the_proven_packaged_manifest(tmp_path: Path) -> None:
+    read_only_home = tmp_path / "home"
+    read_only_home.mkdir()
+    read_only_home.chmod(0o555)
+    try:
+        assert _imports_jsonschema_on_load("", str(read_only_home)) is False    # no cache at all
+        assert _imports_jsonschema_on_load(str(tmp_path / "cache"), str(read_only_home)) is False
+    finally:
+        read_only_home.chmod(0o755)
+    assert not (tmp_path / "cache").exists()  # nothing to remember: the package carries the proof
 
 
 # --- the HTTP layer's lean request preparation ------------------------------------------------------
