@@ -32,23 +32,29 @@ ROOT = Path(__file__).resolve().parent.parent
 HAVE_OPENAI = importlib.util.find_spec("openai") is not None
 
 SDK_PER_CALL = ["ours / openai SDK (wall)", "ours / openai SDK (client CPU)", "openai SDK / bare Session (wall)"]
+PER_CALL = ["ours / tuned Session (wall)", "ours / bare Session (wall)", "urllib3 / tuned Session (wall)",
+            "http.client / tuned Session (wall)", "ours / tuned Session (client CPU)",
+            "ours / bare Session (client CPU)"]
+QUOTA = ["ours / quota ideal", "ours: 429s per prompt", "aimd / quota ideal", "aimd: 429s per prompt"] + (
+    ["sdk / quota ideal", "sdk: 429s per prompt"] if HAVE_OPENAI else [])
 EXPECTED_RATIOS = {
-    "cold": ["ours / floor", "ours, cache off / floor"] + (["ours / import openai"] if HAVE_OPENAI else []),
-    "per_call": ["ours / bare Session (wall)", "ours / bare Session (client CPU)"] + (SDK_PER_CALL if HAVE_OPENAI else []),
-    "per_call_emulator": ["ours / bare Session (wall)", "ours / bare Session (client CPU)"]
-    + (SDK_PER_CALL if HAVE_OPENAI else []),
+    "cold": ["fresh worker / floor", "default cache / floor"] + (["fresh worker / import openai"] if HAVE_OPENAI else []),
+    "per_call": PER_CALL + (SDK_PER_CALL if HAVE_OPENAI else []),
+    "per_call_emulator": PER_CALL + (SDK_PER_CALL if HAVE_OPENAI else []),
     "validation": ["ours (µs, absolute)", "ours / jsonschema"],
     "fanout_16": ["ours / ideal"] + (["openai SDK / ideal"] if HAVE_OPENAI else []),
     "fanout_50": ["ours / ideal"] + (["openai SDK / ideal"] if HAVE_OPENAI else []),
     "scale": ["ours / bare pool", "ours peak RSS growth (MB, absolute)", "bare pool / ideal"],
     "summarize": ["ours / ideal"],
+    "quota_tpm": QUOTA,
+    "quota_rpm": QUOTA,
 }
 
 
 def test_the_benchmark_entry_point_produces_every_row(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     done = subprocess.run([sys.executable, "-m", "bench", "--quick", "--json", str(out)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     report = json.loads(out.read_text())
     assert list(report["benchmarks"]) == list(EXPECTED_RATIOS)
@@ -59,6 +65,13 @@ def test_the_benchmark_entry_point_produces_every_row(tmp_path: Path) -> None:
         assert bench["measurements"] and all(m["samples"] for m in bench["measurements"]), key
         # The printed table has the same rows.
         assert all(f"| {bench['title']} | {ratio} |" in done.stdout for ratio in ratio_names), key
+    subjects = [m["subject"] for m in report["benchmarks"]["scale"]["measurements"]]
+    assert "ours: peak RSS growth per kept prompt" in subjects
+    for key in ("quota_tpm", "quota_rpm"):
+        quota_rows = {m["subject"]: m["samples"] for m in report["benchmarks"][key]["measurements"]}
+        # Ours lost no prompt (the SDK may: its retries give up), and every subject's 429s were counted.
+        assert quota_rows["run_action, the shared quota pacer: prompts failed"] == [0]
+        assert sum(subject.endswith("requests answered 429") for subject in quota_rows) == len(QUOTA) // 2
 
 
 # --- the manifest: checked once per content, never skipped for a changed one ---------------------
