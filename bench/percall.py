@@ -5,7 +5,7 @@ Per call: `run_action` (validation included) against the strongest plain baselin
 environment once, a sized pool), and below it the floor: `urllib3` directly and the standard
 library's `http.client` on one keep-alive connection. A default `requests.Session().post` and
 openai's `AzureOpenAI` client are reported too. All run against the same server process, in
-alternating rounds. Wall time is the median of every individual call; client CPU is the median of
+alternating rounds. Wall time is the median of the rounds' median call; client CPU is the median of
 the rounds' CPU per call (the server runs in another process, so this is the client's own). It
 runs twice: against the bare loopback server (the connector's cost, held to the targets) and
 against the emulator (whose own work per request is a large, shared part of every call).
@@ -102,7 +102,7 @@ def run(server: Any, *, key: str, title: str, rounds: int, warmup: int, calls: i
               "urllib3": "urllib3.PoolManager.request (floor)", "http.client": "http.client keep-alive (floor)",
               "sdk": "openai AzureOpenAI chat.completions.create"}
     for name in calls_by_name:
-        wall = [d for durations, _ in results[name] for d in durations]
+        wall = [median(durations) for durations, _ in results[name]]  # one median per round
         cpu = [per_call for _, per_call in results[name]]
         bench.add(f"{labels[name]}: wall", "us", wall)
         bench.add(f"{labels[name]}: client CPU", "us", cpu)
