@@ -65,7 +65,7 @@ class ExtensionSpecs:
         request ID, the error if any, and whether it will be retried)."""
 
     @hookspec(firstresult=True)
-    def batch_pacer(self, connection: Any, deployment: str, max_concurrency: int) -> Optional[Any]:
+    def batch_pacer(self, connection: "Connection", deployment: str, max_concurrency: int) -> Optional[Any]:
         """Called when a batch step (``create_multiple_chat_completions``, ``summarize_text``)
         starts: return the pacer its requests share, for example one an engine shares across its
         workers, or None for this process's own pacer of ``deployment`` on ``connection``. A pacer

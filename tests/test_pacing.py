@@ -26,7 +26,7 @@ from azure_openai_connector.actions.pacing import (
 from azure_openai_connector.actions.worker_pool import WorkerPool, worker_pool
 from azure_openai_connector.connection import connection_from_values
 from azure_openai_connector.emulator import Emulator, Fault
-from azure_openai_connector.plugins import extension_manager
+from azure_openai_connector.extensions import extension_manager
 from azure_openai_connector.runtime import Runtime
 
 from support import API_KEY, RecordedSleep, registered

@@ -14,11 +14,11 @@ from ..connection import Connection
 from ..errors import ConnectorError, ContentFilterError, InvalidResponseError, answer_error
 from ..http import Response
 from ..manifest import Action, ValidatedInputs
-from ..pool_sizing import connections_in_use
 from . import Step
 from .batch import map_in_order, total_usage
 from .chat_api import chat_completion, first_content, user_messages
 from .pacing import for_request
+from .pool_sizing import connections_in_use
 
 # OpenAI's completion-only models; a request for them on the chat API is refused. Azure
 # deployment names are the user's own, so there the `api` input decides.

@@ -15,11 +15,11 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 from ..connection import Connection
 from ..errors import ConnectorError, InvalidResponseError
 from ..manifest import Action
-from ..pool_sizing import connections_in_use
 from . import Step
 from .batch import Skipped, map_in_order, total_usage
 from .chat_api import chat_completion, first_content
 from .pacing import for_request
+from .pool_sizing import connections_in_use
 
 # Reduce rounds are bounded so that a model whose summaries do not shrink cannot loop forever.
 MAX_REDUCE_ROUNDS = 8

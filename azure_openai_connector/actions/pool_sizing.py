@@ -13,8 +13,8 @@ import weakref
 from contextlib import contextmanager
 from typing import Iterator
 
-from . import process_state
-from .http import HttpClient
+from .. import process_state
+from ..http import HttpClient
 
 MAX_POOL_SIZE = 512
 
