@@ -83,3 +83,10 @@ class ExtensionSpecs:
         when this plugin does not know it. Lets a queued task carry a name instead of the key; it
         runs on every step, so a rotated key is picked up. Raise a ``ConnectorError`` subclass for
         a lookup that failed (``ApiConnectionError`` when retrying later may help)."""
+    def batch_pacer(self, connection: "Connection", deployment: str, max_concurrency: int) -> Optional[Any]:
+        """Called when a batch step (``create_multiple_chat_completions``, ``summarize_text``)
+        starts: return the pacer its requests share, for example one an engine shares across its
+        workers, or None for this process's own pacer of ``deployment`` on ``connection``. A pacer
+        has ``before_attempt()`` (may block) and ``after_attempt(status, retry_after, headers)``
+        (``headers``: the answer's, None when none came), and may have ``for_request(tokens)``
+        returning the pacer of one request estimated at ``tokens``."""

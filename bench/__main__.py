@@ -11,12 +11,13 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
-from . import cold, fanout, percall, scale
+from . import cold, fanout, percall, quota, scale
 from .bare_server import BareServerProcess
 from .common import Benchmark, machine, render_table
 from .server import EmulatorProcess
 
-BENCHMARKS = ("cold", "per_call", "per_call_emulator", "validation", "fanout_16", "fanout_50", "scale", "summarize")
+BENCHMARKS = ("cold", "per_call", "per_call_emulator", "validation", "fanout_16", "fanout_50", "scale", "summarize",
+              "quota_tpm", "quota_rpm")
 
 FULL: Dict[str, Dict[str, Any]] = {
     "cold": dict(rounds=15, warmup=2),
@@ -27,6 +28,10 @@ FULL: Dict[str, Dict[str, Any]] = {
     "fanout_50": dict(prompt_count=100, latency=0.1, concurrency=50, rounds=7, warmup=1, target=1.4),
     "scale": dict(prompt_count=10000, latency=0.02, concurrency=64, batch=500, rounds=3, warmup=0),
     "summarize": dict(size=1_000_000, latency=0.05, rounds=5, warmup=1),
+    "quota_tpm": dict(prompt_count=2000, rpm=600, tpm=30000, time_scale=20, latency=0.1, concurrency=32,
+                      rounds=3, warmup=0),
+    "quota_rpm": dict(prompt_count=2000, rpm=600, tpm=10_000_000, time_scale=20, latency=0.1, concurrency=32,
+                      rounds=3, warmup=0),
 }
 QUICK: Dict[str, Dict[str, Any]] = {
     "cold": dict(rounds=1, warmup=0),
@@ -37,6 +42,10 @@ QUICK: Dict[str, Dict[str, Any]] = {
     "fanout_50": dict(prompt_count=8, latency=0.01, concurrency=50, rounds=1, warmup=0, target=1.4),
     "scale": dict(prompt_count=100, latency=0.005, concurrency=8, batch=50, rounds=1, warmup=0),
     "summarize": dict(size=60_000, latency=0.005, rounds=1, warmup=0),
+    "quota_tpm": dict(prompt_count=60, rpm=600, tpm=30000, time_scale=20, latency=0.01, concurrency=8,
+                      rounds=1, warmup=0),
+    "quota_rpm": dict(prompt_count=60, rpm=600, tpm=10_000_000, time_scale=20, latency=0.01, concurrency=8,
+                      rounds=1, warmup=0),
 }
 
 
@@ -106,6 +115,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             "fanout_50": lambda: fanout.run(server, **sizes["fanout_50"]),
             "scale": lambda: scale.run(server, **sizes["scale"]),
             "summarize": lambda: fanout.run_summarize(server, **sizes["summarize"]),
+            "quota_tpm": lambda: quota.run(server, key="quota_tpm", **sizes["quota_tpm"]),
+            "quota_rpm": lambda: quota.run(server, key="quota_rpm", **sizes["quota_rpm"]),
         }
         for key in selected:
             print(f"# running {key} ...", file=sys.stderr, flush=True)

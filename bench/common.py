@@ -139,7 +139,28 @@ def format_value(value: float, unit: str) -> str:
         return f"{value:.1f} µs"
     if unit == "MB":
         return f"{value:.1f} MB"
+    if unit == "KB":
+        return f"{value:.2f} KB"
+    if unit == "count":
+        return f"{value:g}"
     return f"{value:g} {unit}"
+
+
+WIDE_SPREAD = 0.20
+
+
+def spread_share(measurement: Measurement) -> float:
+    """(max - min) / median of the samples (0 for one sample or a zero median)."""
+    samples = measurement.samples
+    middle = measurement.median
+    if len(samples) < 2 or not middle:
+        return 0.0
+    return (max(samples) - min(samples)) / abs(middle)
+
+
+def wide_spread(measurement: Measurement) -> bool:
+    """Whether the samples spread wider than 20 % of their median (the table says so)."""
+    return spread_share(measurement) > WIDE_SPREAD
 
 
 def render_table(benchmarks: Sequence[Benchmark]) -> str:
@@ -149,6 +170,8 @@ def render_table(benchmarks: Sequence[Benchmark]) -> str:
         for m in bench.measurements:
             spread = (f"{format_value(min(m.samples), m.unit)}–{format_value(max(m.samples), m.unit)}"
                       if len(m.samples) > 1 else "")
+            if wide_spread(m):
+                spread += f" (spread {spread_share(m):.0%}, wider than 20 %)"
             subject = m.subject + (f" ({m.note})" if m.note else "")
             lines.append(f"| {bench.title} | {subject} | {format_value(m.median, m.unit)} | {spread} "
                          f"| {len(m.samples)} |")

@@ -1,17 +1,23 @@
 """Per-call cost of one chat step (zero latency) and the cost of input validation.
 
-Per call: `run_action` (validation included) against a bare default `requests.Session().post`
-of the same body and openai's `AzureOpenAI` client, all against the same server process, in
-alternating rounds. Wall time is the median of every individual call; client CPU is the median
-of the rounds' CPU per call (the server runs in another process, so this is the client's own).
-It runs twice: against the bare loopback server (the connector's cost, held to the targets) and
+Per call: `run_action` (validation included) against the strongest plain baseline, a
+`requests.Session` tuned as the connector tunes its own (`trust_env=False`, proxies read from the
+environment once, a sized pool), and below it the floor: `urllib3` directly and the standard
+library's `http.client` on one keep-alive connection. A default `requests.Session().post` and
+openai's `AzureOpenAI` client are reported too. All run against the same server process, in
+alternating rounds. Wall time is the median of the rounds' median call; client CPU is the median of
+the rounds' CPU per call (the server runs in another process, so this is the client's own). It
+runs twice: against the bare loopback server (the connector's cost, held to the targets) and
 against the emulator (whose own work per request is a large, shared part of every call).
 """
 
 from __future__ import annotations
 
+import http.client
+import json
 import time
 from typing import Any, Callable, Dict, List, Tuple
+from urllib.parse import urlsplit
 
 from .common import (API_KEY, AZURE_API_VERSION, CHAT_MESSAGES, DEPLOYMENT, OPENAI_MISSING, Benchmark, alternate,
                      have_openai, median, now_ns)
@@ -32,25 +38,53 @@ def run(server: Any, *, key: str, title: str, rounds: int, warmup: int, calls: i
     """`server` has `.url` (the bare server or the emulator process); `targets`: whether this
     run's ratios are held to the issue's targets or only reported."""
     import requests
+    import urllib3
 
     from azure_openai_connector import run_action
 
     bench = Benchmark(key, title)
     connection = {"api_key": API_KEY, "organization": "bench", "endpoint": server.url,
                   "api_version": AZURE_API_VERSION}  # the same route as the SDK and the floor
-    url = f"{server.url}/openai/deployments/{DEPLOYMENT}/chat/completions?api-version={AZURE_API_VERSION}"
+    path = f"/openai/deployments/{DEPLOYMENT}/chat/completions?api-version={AZURE_API_VERSION}"
+    url = server.url + path
     body = {"messages": CHAT_MESSAGES}
     session = requests.Session()
+    tuned = _tuned_session(url)
+    pool = urllib3.PoolManager(maxsize=4)
+    encoded = json.dumps(body, separators=(",", ":")).encode()
+    json_headers = {"api-key": API_KEY, "Content-Type": "application/json"}
+    parsed = urlsplit(server.url)
+    plain = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=30)
 
     def bare() -> Any:
         response = session.post(url, json=body, headers={"api-key": API_KEY})
         response.raise_for_status()
         return response.json()
 
+    def tuned_session() -> Any:
+        response = tuned.post(url, json=body, headers={"api-key": API_KEY})
+        response.raise_for_status()
+        return response.json()
+
+    def direct_urllib3() -> Any:
+        response = pool.request("POST", url, body=encoded, headers=json_headers)
+        if response.status != 200:
+            raise RuntimeError(f"HTTP {response.status}")
+        return json.loads(response.data)
+
+    def stdlib() -> Any:
+        plain.request("POST", path, body=encoded, headers=json_headers)
+        response = plain.getresponse()
+        data = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"HTTP {response.status}")
+        return json.loads(data)
+
     def ours() -> Any:
         return run_action("create_chat_completion", connection, {"messages": CHAT_MESSAGES})
 
-    calls_by_name: Dict[str, Callable[[], Any]] = {"ours": ours, "bare": bare}
+    calls_by_name: Dict[str, Callable[[], Any]] = {"ours": ours, "tuned": tuned_session, "bare": bare,
+                                                   "urllib3": direct_urllib3, "http.client": stdlib}
     sdk = None
     if have_openai():
         from openai import AzureOpenAI
@@ -65,23 +99,47 @@ def run(server: Any, *, key: str, title: str, rounds: int, warmup: int, calls: i
                         rounds, warmup)
     figures: Dict[str, Tuple[float, float]] = {}
     labels = {"ours": "run_action (validation included)", "bare": "bare default requests.Session().post",
+              "tuned": "requests.Session, trust_env=False, proxies read once",
+              "urllib3": "urllib3.PoolManager.request (floor)", "http.client": "http.client keep-alive (floor)",
               "sdk": "openai AzureOpenAI chat.completions.create"}
     for name in calls_by_name:
-        wall = [d for durations, _ in results[name] for d in durations]
+        wall = [median(durations) for durations, _ in results[name]]  # one median per round
         cpu = [per_call for _, per_call in results[name]]
         bench.add(f"{labels[name]}: wall", "us", wall)
         bench.add(f"{labels[name]}: client CPU", "us", cpu)
         figures[name] = (median(wall), median(cpu))
-    bench.ratio("ours / bare Session (wall)", figures["ours"][0], figures["bare"][0], 1.0 if targets else None)
+    bench.ratio("ours / tuned Session (wall)", figures["ours"][0], figures["tuned"][0], 1.0 if targets else None)
+    bench.ratio("ours / bare Session (wall)", figures["ours"][0], figures["bare"][0])
+    bench.ratio("urllib3 / tuned Session (wall)", figures["urllib3"][0], figures["tuned"][0])
+    bench.ratio("http.client / tuned Session (wall)", figures["http.client"][0], figures["tuned"][0])
     if "sdk" in figures:
         bench.ratio("ours / openai SDK (wall)", figures["ours"][0], figures["sdk"][0], 0.4 if targets else None)
+    bench.ratio("ours / tuned Session (client CPU)", figures["ours"][1], figures["tuned"][1])
     bench.ratio("ours / bare Session (client CPU)", figures["ours"][1], figures["bare"][1])
     if "sdk" in figures:
         bench.ratio("ours / openai SDK (client CPU)", figures["ours"][1], figures["sdk"][1])
         bench.ratio("openai SDK / bare Session (wall)", figures["sdk"][0], figures["bare"][0])
         sdk.close()  # type: ignore[union-attr]
     session.close()
+    tuned.close()
+    pool.clear()
+    plain.close()
     return bench
+
+
+def _tuned_session(url: str) -> Any:
+    """A Session set up as the connector sets up its own: the environment's proxies and CA bundle
+    read once, `trust_env` off (no per-call environment and netrc lookups), a sized pool."""
+    import requests
+    from requests.adapters import HTTPAdapter
+
+    session = requests.Session()
+    session.trust_env = False
+    session.proxies.update(requests.utils.get_environ_proxies(url))
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=64, max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
 
 
 # Invalid on purpose in three places: every one must be reported with its path.

@@ -6,6 +6,9 @@ prompts as consecutive steps of 500 with `max_concurrency` 64, and the bare pool
 bodies in the same consecutive batches of 500 through one pool of 64 threads over one Session
 whose pool holds 64 connections (the default 10 would discard most of them after each use).
 
+Both keep every result until the end, as a host does, so the peak RSS growth divided by the
+prompts is the memory each kept prompt costs.
+
 ``python -m bench.scale --mode ours|bare --url URL ...`` is the worker; `run()` drives it.
 """
 
@@ -73,10 +76,10 @@ def worker(argv: Optional[List[str]] = None) -> int:
         connection = {"api_key": API_KEY, "organization": "bench", "endpoint": options.url,
                       "api_version": "2024-10-21"}  # the floor's route
 
-        def run_batch(batch: List[str]) -> int:
+        def run_batch(batch: List[str]) -> Any:
             result = run_action("create_multiple_chat_completions", connection,
                                 {"prompts": batch, "max_concurrency": options.concurrency})
-            return result["totals"]["succeeded"]
+            return result["results"] if result["totals"]["succeeded"] == len(batch) else None
         closing: Any = None
     else:
         from concurrent.futures import ThreadPoolExecutor
@@ -89,23 +92,25 @@ def worker(argv: Optional[List[str]] = None) -> int:
         url = f"{options.url}/openai/deployments/gpt-4o-mini/chat/completions?api-version=2024-10-21"
         pool = ThreadPoolExecutor(options.concurrency)
 
-        def post(prompt: str) -> bool:
+        def post(prompt: str) -> Any:
             response = session.post(url, json={"messages": [{"role": "user", "content": prompt}]},
                                     headers={"api-key": API_KEY})
             response.raise_for_status()
-            return bool(response.json()["choices"])
+            return response.json()
 
-        def run_batch(batch: List[str]) -> int:
-            return sum(pool.map(post, batch))
+        def run_batch(batch: List[str]) -> Any:
+            return list(pool.map(post, batch))
         closing = pool
 
-    assert run_batch(warm) == len(warm)  # imports done, connections open
+    assert len(run_batch(warm) or ()) == len(warm)  # imports done, connections open
     rss_before = _status_kb("VmRSS") or _peak_rss_kb()
     peak_reset = _reset_peak_rss()
     cpu_started = time.process_time()
     started = now_ns()
-    succeeded = sum(run_batch(batch) for batch in batches)
+    # The results are kept, as a host keeps them until the workflow's next step has read them.
+    kept = [run_batch(batch) for batch in batches]
     elapsed = (now_ns() - started) / 1e9
+    succeeded = sum(len(results or ()) for results in kept)
     cpu = time.process_time() - cpu_started
     peak = _peak_rss_kb()
     if closing is not None:
@@ -152,8 +157,16 @@ def run(server: EmulatorProcess, *, prompt_count: int, latency: float, concurren
     bench.add("bare: client CPU", "s", [r["cpu"] for r in results["bare"]])
     bench.add("emulator CPU while serving ours", "s", server_cpu["ours"][warmup:])
     bench.add("emulator CPU while serving bare", "s", server_cpu["bare"][warmup:])
-    ideal = math.ceil(prompt_count / concurrency) * latency
-    bench.add(f"ideal: ceil({prompt_count}/{concurrency}) × {latency * 1000:.0f} ms", "s", [ideal])
+    bench.add("ours: peak RSS growth per kept prompt", "KB",
+              [(r["peak_rss_kb"] - r["rss_before_kb"]) / prompt_count for r in results["ours"]])
+    bench.add("bare: peak RSS growth per kept prompt", "KB",
+              [(r["peak_rss_kb"] - r["rss_before_kb"]) / prompt_count for r in results["bare"]])
+    # As the batches actually run: each step of `batch` prompts in waves of `concurrency`.
+    sizes = [min(batch, prompt_count - start) for start in range(0, prompt_count, batch)]
+    waves = sum(math.ceil(size / concurrency) for size in sizes)
+    ideal = waves * latency
+    bench.add(f"ideal: {waves} waves ({steps} steps of ≤ {batch} in waves of {concurrency}) × "
+              f"{latency * 1000:.0f} ms", "s", [ideal])
     bench.ratio("ours / bare pool", ours.median, bare.median, 1.1)
     bench.ratio("ours peak RSS growth (MB, absolute)", growth.median, 1.0, 100.0)
     bench.ratio("bare pool / ideal", bare.median, ideal)

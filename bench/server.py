@@ -2,8 +2,10 @@
 client's alone, and the server's work never competes with the client for one GIL.
 
 ``python -m bench.server`` prints ``{"url", "pid"}`` and then answers one JSON line per command:
-``latency SECONDS``, ``reset`` (forget requests, restart the peak count) and ``stats``
-(requests served, peak concurrency, the server's CPU seconds).
+``latency SECONDS``, ``reset`` (forget requests, restart the peak count, refill the quota),
+``quota RPM TPM SCALE`` (quota mode for every deployment, RPM and TPM per minute sped up SCALE
+times; ``quota off`` ends it) and ``stats`` (requests served, peak concurrency, the server's CPU
+seconds, and in quota mode the requests admitted and refused).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from .common import API_KEY, ServerProcess
 
 def serve() -> int:
     from azure_openai_connector.emulator import Emulator
+    from azure_openai_connector.emulator.quota import QuotaBook
 
     emulator = Emulator(api_key=API_KEY, latency=0.0).start()
     print(json.dumps({"url": emulator.url}), flush=True)
@@ -30,9 +33,15 @@ def serve() -> int:
             elif command == "reset":
                 emulator.reset()
                 reply = {}
+            elif command == "quota":
+                emulator.quota = None if arguments == ["off"] else QuotaBook(
+                    (int(arguments[0]), int(arguments[1])), time_scale=float(arguments[2]))
+                reply = {"quota": arguments}
             elif command == "stats":
                 reply = {"requests": emulator.request_count, "peak_concurrency": emulator.peak_concurrency,
                          "cpu_seconds": time.process_time()}
+                if emulator.quota is not None:
+                    reply.update(admitted=emulator.quota.admitted, refused=emulator.quota.refused)
             else:
                 reply = {"error": f"unknown command {command!r}"}
             print(json.dumps(reply), flush=True)
@@ -58,6 +67,12 @@ class EmulatorProcess(ServerProcess):
 
     def reset(self) -> None:
         self._ask("reset")
+
+    def set_quota(self, rpm: int, tpm: int, time_scale: float) -> None:
+        self._ask(f"quota {rpm} {tpm} {time_scale!r}")
+
+    def quota_off(self) -> None:
+        self._ask("quota off")
 
     def stats(self) -> Dict[str, Any]:
         return self._ask("stats")

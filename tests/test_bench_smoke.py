@@ -32,23 +32,29 @@ ROOT = Path(__file__).resolve().parent.parent
 HAVE_OPENAI = importlib.util.find_spec("openai") is not None
 
 SDK_PER_CALL = ["ours / openai SDK (wall)", "ours / openai SDK (client CPU)", "openai SDK / bare Session (wall)"]
+PER_CALL = ["ours / tuned Session (wall)", "ours / bare Session (wall)", "urllib3 / tuned Session (wall)",
+            "http.client / tuned Session (wall)", "ours / tuned Session (client CPU)",
+            "ours / bare Session (client CPU)"]
+QUOTA = ["ours / quota ideal", "ours: 429s per prompt", "aimd / quota ideal", "aimd: 429s per prompt"] + (
+    ["sdk / quota ideal", "sdk: 429s per prompt"] if HAVE_OPENAI else [])
 EXPECTED_RATIOS = {
-    "cold": ["ours / floor", "ours, cache off / floor"] + (["ours / import openai"] if HAVE_OPENAI else []),
-    "per_call": ["ours / bare Session (wall)", "ours / bare Session (client CPU)"] + (SDK_PER_CALL if HAVE_OPENAI else []),
-    "per_call_emulator": ["ours / bare Session (wall)", "ours / bare Session (client CPU)"]
-    + (SDK_PER_CALL if HAVE_OPENAI else []),
+    "cold": ["fresh worker / floor", "default cache / floor"] + (["fresh worker / import openai"] if HAVE_OPENAI else []),
+    "per_call": PER_CALL + (SDK_PER_CALL if HAVE_OPENAI else []),
+    "per_call_emulator": PER_CALL + (SDK_PER_CALL if HAVE_OPENAI else []),
     "validation": ["ours (µs, absolute)", "ours / jsonschema"],
     "fanout_16": ["ours / ideal"] + (["openai SDK / ideal"] if HAVE_OPENAI else []),
     "fanout_50": ["ours / ideal"] + (["openai SDK / ideal"] if HAVE_OPENAI else []),
     "scale": ["ours / bare pool", "ours peak RSS growth (MB, absolute)", "bare pool / ideal"],
     "summarize": ["ours / ideal"],
+    "quota_tpm": QUOTA,
+    "quota_rpm": QUOTA,
 }
 
 
 def test_the_benchmark_entry_point_produces_every_row(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     done = subprocess.run([sys.executable, "-m", "bench", "--quick", "--json", str(out)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     report = json.loads(out.read_text())
     assert list(report["benchmarks"]) == list(EXPECTED_RATIOS)
@@ -59,6 +65,13 @@ def test_the_benchmark_entry_point_produces_every_row(tmp_path: Path) -> None:
         assert bench["measurements"] and all(m["samples"] for m in bench["measurements"]), key
         # The printed table has the same rows.
         assert all(f"| {bench['title']} | {ratio} |" in done.stdout for ratio in ratio_names), key
+    subjects = [m["subject"] for m in report["benchmarks"]["scale"]["measurements"]]
+    assert "ours: peak RSS growth per kept prompt" in subjects
+    for key in ("quota_tpm", "quota_rpm"):
+        quota_rows = {m["subject"]: m["samples"] for m in report["benchmarks"][key]["measurements"]}
+        # Ours lost no prompt (the SDK may: its retries give up), and every subject's 429s were counted.
+        assert quota_rows["run_action, the shared quota pacer: prompts failed"] == [0]
+        assert sum(subject.endswith("requests answered 429") for subject in quota_rows) == len(QUOTA) // 2
 
 
 # --- the manifest: checked once per content, never skipped for a changed one ---------------------
@@ -90,19 +103,26 @@ def test_an_unwritable_cache_only_means_checking_every_time(tmp_path: Path) -> N
     assert "create_chat_completion" in manifest.actions
 
 
-def _imports_jsonschema_on_load(cache_dir: str) -> bool:
+def _imports_jsonschema_on_load(cache_dir: str, home: str) -> bool:
     code = ("import sys\nfrom azure_openai_connector.manifest import load_manifest\n"
             "load_manifest()\nprint('jsonschema' in sys.modules)")
-    env = dict(os.environ, AZURE_OPENAI_CONNECTOR_CACHE_DIR=cache_dir)
+    env = dict(os.environ, AZURE_OPENAI_CONNECTOR_CACHE_DIR=cache_dir, HOME=home)
+    env.pop("XDG_CACHE_HOME", None)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                           timeout=60, check=True)
     return done.stdout.strip() == "True"
 
 
-def test_a_worker_start_skips_jsonschema_once_the_manifest_was_validated(tmp_path: Path) -> None:
-    assert _imports_jsonschema_on_load(str(tmp_path)) is True    # first start: the full check
-    assert _imports_jsonschema_on_load(str(tmp_path)) is False   # later starts: the marker
-    assert _imports_jsonschema_on_load("") is True               # cache turned off
+def test_a_fresh_worker_skips_jsonschema_for_the_proven_packaged_manifest(tmp_path: Path) -> None:
+    read_only_home = tmp_path / "home"
+    read_only_home.mkdir()
+    read_only_home.chmod(0o555)
+    try:
+        assert _imports_jsonschema_on_load("", str(read_only_home)) is False    # no cache at all
+        assert _imports_jsonschema_on_load(str(tmp_path / "cache"), str(read_only_home)) is False
+    finally:
+        read_only_home.chmod(0o755)
+    assert not (tmp_path / "cache").exists()  # nothing to remember: the package carries the proof
 
 
 # --- the HTTP layer's lean request preparation ------------------------------------------------------

@@ -37,17 +37,15 @@ class Step:
     action: Action
     connection: Connection
     client: HttpClient
-    #: Makes the shared pacer of one batch (`max_concurrency` -> Pacer); None: a real-time
-    #: AdaptivePacer. The Runtime passes its own, so tests can run batches on a fake clock.
+    #: Makes the pacer of one batch (`max_concurrency` -> Pacer); None: the deployment's shared
+    #: QuotaPacer. The Runtime passes its own, so tests can run batches on a fake clock.
     pacer_factory: Optional[Callable[[int], Any]] = None
 
-    def new_pacer(self, max_concurrency: int) -> Any:
-        """The pacer every request of one batch shares."""
-        if self.pacer_factory is not None:
-            return self.pacer_factory(max_concurrency)
-        from .batch import AdaptivePacer
+    def new_pacer(self, max_concurrency: int, deployment: str = "") -> Any:
+        """The pacer every request of one batch shares (see `pacing.batch_pacer`)."""
+        from .pacing import batch_pacer
 
-        return AdaptivePacer(max_concurrency)
+        return batch_pacer(self, deployment, max_concurrency)
 
 
 def handler(action: str) -> ModuleType:

@@ -1,11 +1,11 @@
 """Shared machinery for actions that send many requests at once: a rate-limit gate shared by the
-whole batch (AIMD concurrency), an in-order concurrent map, and usage totals."""
+whole batch (AIMD concurrency, the fallback of the quota pacer in pacing.py), an in-order
+concurrent map on the process's worker pool, and usage totals."""
 
 from __future__ import annotations
 
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, TypeVar
 
 from ..http import INITIAL_RETRY_DELAY, MAX_RETRY_AFTER
@@ -26,7 +26,9 @@ class AdaptivePacer:
     The limit starts at `max_concurrency`, halves (down to 1) on a rate limit, and rises by one
     after `limit * 2` successes in a row (additive increase, multiplicative decrease). The pause
     lasts until the server's retry-after moment (a short backoff without a hint): the other
-    workers would only collect 429s of their own meanwhile, each costing a retry.
+    workers would only collect 429s of their own meanwhile, each costing a retry. A wait longer
+    than `longest_pause` (a daily quota's 86400 s, say) pauses nobody: the HTTP layer refuses to
+    wait that long too, so the request fails at once with the server's wait, and the others go on.
     """
 
     def __init__(self, max_concurrency: int, *, clock: Callable[[], float] = time.monotonic,
@@ -76,26 +78,40 @@ class AdaptivePacer:
         with self._condition:
             return self._waiting
 
+    def widen(self, max_concurrency: int) -> None:
+        """Allow up to `max_concurrency` in flight (a shared pacer serving a wider step)."""
+        with self._condition:
+            if max_concurrency > self.max_concurrency:
+                self._limit += max_concurrency - self.max_concurrency
+                self.max_concurrency = max_concurrency
+                self._condition.notify_all()
+
     def before_attempt(self) -> None:
         """Block while the batch is paused or `limit` attempts are already in flight."""
         with self._condition:
-            self._waiting += 1
-            try:
-                while True:
-                    pause_left = self._paused_until - self._clock()
-                    if pause_left > 0:
-                        self._sleep_unlocked(min(pause_left, MAX_WAIT_SLICE))
-                    elif self._in_flight >= self._limit:
-                        self._condition.wait(MAX_WAIT_SLICE)
-                    else:
-                        break
-            finally:
-                self._waiting -= 1
-            self._in_flight += 1
-            self._attempt_generation.value = self._generation
+            self._take_slot()
 
-    def after_attempt(self, status: Optional[int], retry_after: Optional[float]) -> None:
-        """Free the slot; on a 429 pause everyone and halve the limit, on success maybe raise it."""
+    def _take_slot(self) -> None:
+        """With the lock held: wait out any pause and for a free slot, then take it."""
+        self._waiting += 1
+        try:
+            while True:
+                pause_left = self._paused_until - self._clock()
+                if pause_left > 0:
+                    self._sleep_unlocked(min(pause_left, MAX_WAIT_SLICE))
+                elif self._in_flight >= self._limit:
+                    self._condition.wait(MAX_WAIT_SLICE)
+                else:
+                    break
+        finally:
+            self._waiting -= 1
+        self._in_flight += 1
+        self._attempt_generation.value = self._generation
+
+    def after_attempt(self, status: Optional[int], retry_after: Optional[float],
+                      headers: Optional[Mapping[str, str]] = None) -> None:
+        """Free the slot; on a 429 pause everyone and halve the limit, on success maybe raise it.
+        (`headers`, the answer's, are for pacers that read rate-limit headers.)"""
         with self._condition:
             self._in_flight = max(0, self._in_flight - 1)
             if status == 429:
@@ -106,10 +122,16 @@ class AdaptivePacer:
                 self._successes_in_a_row = 0
             self._condition.notify_all()
 
+    def _refused_wait(self, retry_after: Optional[float]) -> bool:
+        """Whether the server asked for a wait no request will make (the HTTP layer's cap)."""
+        return retry_after is not None and retry_after > self._longest_pause
+
     def _on_rate_limit(self, retry_after: Optional[float]) -> None:
         self._successes_in_a_row = 0
+        if self._refused_wait(retry_after):
+            return  # a quota wall, not a rate: that request fails now, pausing others gains nothing
         wait = self._backoff_without_hint if retry_after is None else retry_after
-        resume_at = self._clock() + min(max(wait, 0.0), self._longest_pause)
+        resume_at = self._clock() + max(wait, 0.0)
         if resume_at > self._paused_until:
             self._paused_until = resume_at
             self._pauses += 1
@@ -139,27 +161,76 @@ class Skipped(Exception):
 
 
 def map_in_order(items: Sequence[Item], function: Callable[[Item], Result], max_concurrency: int,
-                 *, stop_on_error: bool = False) -> List[Outcome]:
+                 *, stop_on_error: bool = False, pool: Any = None) -> List[Outcome]:
     """`(result, None)` or `(None, error)` for each item, in input order, running `function` on at
-    most `max_concurrency` threads. One item's exception never loses the others; with
-    `stop_on_error`, items not yet started after a failure get `(None, Skipped())`."""
-    failed = threading.Event()
+    most `max_concurrency` threads of the process's worker pool. One item's exception never loses
+    the others; with `stop_on_error`, items not yet started after a failure get `(None, Skipped())`.
+    (`pool`: another WorkerPool than the process's, for tests.)
 
-    def outcome(item: Item) -> Outcome:
-        if failed.is_set():
-            return None, Skipped()
-        try:
-            return function(item), None
-        except Exception as error:  # noqa: BLE001 - handed back to the caller, item by item
-            if stop_on_error:
-                failed.set()
-            return None, error
-
+    The calling thread works through the items too and only ever waits for items already running:
+    a nested call (a step inside another batch) makes progress even when every pool thread is busy.
+    """
+    run = _OrderedRun(items, function, stop_on_error)
     workers = min(max_concurrency, len(items))
-    if workers <= 1:
-        return [outcome(item) for item in items]
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="batch") as pool:
-        return list(pool.map(outcome, items))
+    if workers > 1:
+        if pool is None:
+            from .worker_pool import worker_pool
+
+            pool = worker_pool()
+        for _ in range(workers - 1):
+            pool.submit(run.work)
+    run.work()
+    return run.outcomes()
+
+
+class _OrderedRun:
+    """The items of one `map_in_order` call, taken one at a time by whichever thread is free."""
+
+    def __init__(self, items: Sequence[Item], function: Callable[[Item], Result], stop_on_error: bool) -> None:
+        self._items = items
+        self._function = function
+        self._stop_on_error = stop_on_error
+        self._lock = threading.Lock()
+        self._next = 0
+        self._unfinished = len(items)
+        self._finished = threading.Event()
+        self._failed = False
+        self._outcomes: List[Any] = [None] * len(items)
+        if not items:
+            self._finished.set()
+
+    def work(self) -> None:
+        """Run items until none is left to start."""
+        while True:
+            with self._lock:
+                index = self._next
+                if index >= len(self._items):
+                    return
+                self._next += 1
+                skip = self._failed
+            outcome = (None, Skipped()) if skip else self._run_one(self._items[index])
+            with self._lock:
+                self._outcomes[index] = outcome
+                if self._stop_on_error and outcome[1] is not None and not isinstance(outcome[1], Skipped):
+                    self._failed = True
+                self._unfinished -= 1
+                if self._unfinished == 0:
+                    self._finished.set()
+
+    def _run_one(self, item: Item) -> Outcome:
+        try:
+            return self._function(item), None
+        except BaseException as error:  # noqa: BLE001 - handed back to the caller, item by item
+            return None, error  # type: ignore[return-value]
+
+    def outcomes(self) -> List[Outcome]:
+        """Every outcome, once the items other threads took have finished too."""
+        while not self._finished.wait(MAX_WAIT_SLICE):
+            pass
+        for _, error in self._outcomes:
+            if error is not None and not isinstance(error, Exception):
+                raise error  # KeyboardInterrupt, SystemExit: not an item's failure
+        return list(self._outcomes)
 
 
 def total_usage(usages: Iterable[Optional[Mapping[str, Any]]]) -> Dict[str, int]:

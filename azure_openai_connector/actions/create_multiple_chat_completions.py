@@ -17,6 +17,8 @@ from ..manifest import Action, ValidatedInputs
 from . import Step
 from .batch import map_in_order, total_usage
 from .chat_api import chat_completion, first_content, user_messages
+from .pacing import for_request
+from .pool_sizing import connections_in_use
 from .unknown_model import naming_the_model
 
 COMPLETIONS = "completions"
@@ -57,13 +59,15 @@ def run(step: Step, inputs: ValidatedInputs) -> Dict[str, Any]:
 
 def _run_chat(step: Step, inputs: ValidatedInputs) -> List[Dict[str, Any]]:
     shared_fields = _sampling_fields(inputs, max_tokens_field="max_completion_tokens")
-    pacer = step.new_pacer(inputs["max_concurrency"])
+    concurrency = min(inputs["max_concurrency"], len(inputs["prompts"]))
+    pacer = step.new_pacer(inputs["max_concurrency"], inputs["model"])
 
     def complete(prompt: str) -> Dict[str, Any]:
         fields = {"messages": user_messages(prompt, inputs.get("system")), **shared_fields}
-        return chat_completion(step, inputs["model"], fields, pacer=pacer)
+        return chat_completion(step, inputs["model"], fields, pacer=for_request(pacer, fields))
 
-    outcomes = map_in_order(inputs["prompts"], complete, inputs["max_concurrency"])
+    with connections_in_use(step.client, concurrency):
+        outcomes = map_in_order(inputs["prompts"], complete, concurrency)
     results = []
     for index, (prompt, (answer, error)) in enumerate(zip(inputs["prompts"], outcomes)):
         if error is not None:

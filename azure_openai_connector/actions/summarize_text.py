@@ -18,6 +18,8 @@ from ..manifest import Action
 from . import Step
 from .batch import Skipped, map_in_order, total_usage
 from .chat_api import chat_completion, first_content
+from .pacing import for_request
+from .pool_sizing import connections_in_use
 
 # Reduce rounds are bounded so that a model whose summaries do not shrink cannot loop forever.
 MAX_REDUCE_ROUNDS = 8
@@ -102,7 +104,7 @@ class _Summarizer:
         self.chunk_size: int = inputs["chunk_size"]
         self.max_concurrency: int = inputs["max_concurrency"]
         self.max_tokens: Optional[int] = inputs.get("max_summary_tokens")
-        self.pacer = step.new_pacer(self.max_concurrency)
+        self.pacer = step.new_pacer(self.max_concurrency, self.model)
         self.answers: List[Dict[str, Any]] = []
 
     def map_reduce(self, chunks: List[str]) -> str:
@@ -120,8 +122,10 @@ class _Summarizer:
 
     def summarize_all(self, texts: List[str], label: str) -> List[str]:
         """The summary of every text, concurrently; the first failure is raised, naming its text."""
-        outcomes = map_in_order(texts, lambda text: self.summarize(text, PART_SUMMARIZER),
-                                self.max_concurrency, stop_on_error=True)
+        concurrency = min(self.max_concurrency, len(texts))
+        with connections_in_use(self.step.client, concurrency):
+            outcomes = map_in_order(texts, lambda text: self.summarize(text, PART_SUMMARIZER),
+                                    concurrency, stop_on_error=True)
         for position, (_, error) in enumerate(outcomes):
             if error is not None and not isinstance(error, Skipped):
                 error = _naming_part(error, f"{label} {position + 1} of {len(texts)}")
@@ -138,7 +142,7 @@ class _Summarizer:
                                                {"role": "user", "content": text}]}
         if self.max_tokens is not None:
             fields["max_completion_tokens"] = self.max_tokens
-        answer = chat_completion(self.step, self.model, fields, pacer=self.pacer)
+        answer = chat_completion(self.step, self.model, fields, pacer=for_request(self.pacer, fields))
         self.answers.append(answer)  # list.append is atomic: safe from the worker threads
         content = first_content(answer)
         if not isinstance(content, str):

@@ -40,6 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
              "(default: %(default)s)")
     parser.add_argument("--print", choices=("json", "env"), default="json", dest="announce",
                         help="announce as one JSON line (default) or as environment variables to paste")
+    parser.add_argument("--quota", metavar="RPM,TPM", type=_budget,
+                        help="quota mode: every deployment gets RPM requests and TPM tokens a minute, "
+                             "answering 429 with retry-after when they are spent")
+    parser.add_argument("--quota-time-scale", metavar="FACTOR", type=float, default=1.0,
+                        help="with --quota: a quota minute lasts 60/FACTOR seconds (default 1)")
     return parser
 
 
@@ -95,6 +100,16 @@ def _silence_stdout() -> None:
     os.close(devnull)
 
 
+def _budget(text: str) -> tuple:
+    try:
+        rpm, tpm = (int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected RPM,TPM (two whole numbers), not {text!r}") from None
+    if rpm < 1 or tpm < 1:
+        raise argparse.ArgumentTypeError("RPM and TPM must be at least 1")
+    return rpm, tpm
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Serve until interrupted; announce the URL and key on stdout first (see the module docstring)."""
     options = build_parser().parse_args(argv)
@@ -104,10 +119,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     if options.latency < 0:
         print("error: --latency must not be negative", file=sys.stderr)
         return 2
+    if options.quota_time_scale <= 0:
+        print("error: --quota-time-scale must be positive", file=sys.stderr)
+        return 2
     stop_requested = threading.Event()
     previous = _install_stop_handlers(stop_requested)
     emulator = Emulator(api_key=options.api_key, latency=options.latency, host=options.host, port=options.port,
-                        deployments=parse_deployments(options.deployments))
+                        deployments=parse_deployments(options.deployments),
+                        quota=options.quota, quota_time_scale=options.quota_time_scale)
     try:
         try:
             emulator.start()

@@ -9,16 +9,17 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Union
 from urllib.parse import parse_qsl, urlsplit
 
 from .errors import AZURE, OPENAI, openai_error
 from .faults import Fault, FaultPlan, Matcher
 from .multipart import is_multipart, parse_multipart
 from .playback import play
+from .quota import QuotaBook, QuotaSpec, deployment_of, estimated_tokens, metered
 from .recording import Headers, RecordedRequest, loose_json
 from .reply import SEND_NOTHING, SEND_TRUNCATED, Reply, json_reply
-from .routes import Service, dialect_for, typed_for_azure_v1
+from .routes import Service, dialect_for, match_route, typed_for_azure_v1
 
 READY_TIMEOUT_SECONDS = 5.0
 STOP_JOIN_SECONDS = 5.0
@@ -71,6 +72,9 @@ class Emulator:
         port: int = 0,
         bearer_tokens: Iterable[str] = (),
         deployments: Union[None, Iterable[str], Mapping[str, str]] = None,
+        quota: Optional[QuotaSpec] = None,
+        quota_time_scale: float = 1.0,
+        quota_clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """`deployments`: the Azure deployment (and OpenAI model) names inference accepts, as
         names or as {name: model served}; others get 404 DeploymentNotFound / model_not_found.
@@ -93,6 +97,8 @@ class Emulator:
         self._stopping = threading.Event()
         self._server: Optional[_Server] = None
         self._thread: Optional[threading.Thread] = None
+        #: Quota mode (see quota.py): None when every deployment is unlimited.
+        self.quota = None if quota is None else QuotaBook(quota, time_scale=quota_time_scale, clock=quota_clock)
 
     # --- lifecycle ---------------------------------------------------------------
 
@@ -227,6 +233,8 @@ class Emulator:
             self._faults_served.clear()
             self._plan.clear()
             self._peak = self._in_flight
+        if self.quota is not None:
+            self.quota.forget()
 
     # --- called by the request handler --------------------------------------------
 
@@ -249,6 +257,9 @@ class Emulator:
             self._in_flight -= 1
 
     def _answer(self, request: RecordedRequest, json_ok: bool, fault: Optional[Fault], serial: int) -> Reply:
+        quota_headers, refusal = self._spend_quota(request) if fault is None else ({}, None)
+        if refusal is not None:
+            return refusal  # refused at arrival, as Azure does: no latency
         delay = self.latency + (fault.delay if fault is not None else 0.0)
         if delay > 0:
             self._stopping.wait(delay)
@@ -256,8 +267,32 @@ class Emulator:
         def normal_answer() -> Reply:
             return self._service.answer(request, json_ok, serial)
 
-        reply = normal_answer() if fault is None else play(fault, request, normal_answer)
+        if fault is None:
+            reply = normal_answer()
+            reply.headers.update(quota_headers)
+        else:
+            reply = play(fault, request, normal_answer)
         return typed_for_azure_v1(request.path, reply)
+
+    def _spend_quota(self, request: RecordedRequest) -> Tuple[Dict[str, str], Optional[Reply]]:
+        """Quota mode's rate-limit headers for an authorized metered request, and its 429 when
+        the deployment's budget is spent (no headers and no refusal outside quota mode)."""
+        if self.quota is None or not metered(request.path):
+            return {}, None
+        dialect = dialect_for(request.path)
+        deployment = deployment_of(request.path, request.json)
+        if deployment is None or not self._service.authorized(request, dialect):
+            return {}, None
+        verdict = self.quota.check(deployment, estimated_tokens(request.json))
+        if verdict is None:
+            return {}, None
+        headers = verdict.headers(dialect)
+        if verdict.admitted:
+            return headers, None
+        found = match_route(request.path)
+        body = verdict.refusal_body(dialect, found[0].operation if found else "the",
+                                    request.query.get("api-version"))
+        return headers, json_reply(429, body, headers)
 
     def _track(self, connection: socket.socket, open_: bool) -> None:
         with self._lock:

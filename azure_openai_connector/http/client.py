@@ -193,7 +193,7 @@ class HttpClient:
             raise _NoAnswer(transport_error(exc, attempt, secrets), outgoing, started) from None
         finally:
             if pacer is not None:
-                pacer.after_attempt(status, retry_after)
+                pacer.after_attempt(status, retry_after, None if status is None else raw.headers)
 
     def _send(self, method: str, url: str, *, data: Any, files: Any, params: Any,
               headers: Dict[str, str], timeout: Tuple[float, float]) -> requests.Response:

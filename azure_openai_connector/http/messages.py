@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional, Protocol
+from typing import Any, Dict, Mapping, Optional, Protocol
 
 from requests.structures import CaseInsensitiveDict
 
@@ -43,7 +43,8 @@ class Pacer(Protocol):
 
     def before_attempt(self) -> None: ...
 
-    def after_attempt(self, status: Optional[int], retry_after: Optional[float]) -> None: ...
+    def after_attempt(self, status: Optional[int], retry_after: Optional[float],
+                      headers: Optional[Mapping[str, str]] = None) -> None: ...
 
 
 @dataclass(frozen=True)
