@@ -83,6 +83,8 @@ class ExtensionSpecs:
         when this plugin does not know it. Lets a queued task carry a name instead of the key; it
         runs on every step, so a rotated key is picked up. Raise a ``ConnectorError`` subclass for
         a lookup that failed (``ApiConnectionError`` when retrying later may help)."""
+
+    @hookspec(firstresult=True)
     def batch_pacer(self, connection: "Connection", deployment: str, max_concurrency: int) -> Optional[Any]:
         """Called when a batch step (``create_multiple_chat_completions``, ``summarize_text``)
         starts: return the pacer its requests share, for example one an engine shares across its

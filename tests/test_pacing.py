@@ -27,11 +27,14 @@ from azure_openai_connector.actions.worker_pool import WorkerPool, worker_pool
 from azure_openai_connector.connection import connection_from_values
 from azure_openai_connector.emulator import Emulator, Fault
 from azure_openai_connector.extensions import extension_manager
+from azure_openai_connector.manifest import load_manifest
 from azure_openai_connector.runtime import Runtime
 
 from support import API_KEY, RecordedSleep, registered
 
 ACTION = "create_multiple_chat_completions"
+# The deployment a step runs on when it names none: the manifest's default model.
+DEFAULT_DEPLOYMENT = load_manifest().action(ACTION).inputs.default("model")
 
 
 class FakeClock:
@@ -271,7 +274,7 @@ def test_the_hooks_pacer_is_used_when_a_plugin_provides_one(quota_emulator: Emul
     finally:
         runtime.close()
     assert result["totals"]["succeeded"] == 3
-    assert plugin.calls == [(quota_emulator.url, "gpt-4o-mini", 2)]
+    assert plugin.calls == [(quota_emulator.url, DEFAULT_DEPLOYMENT, 2)]
     assert plugin.pacer.started == 3
     assert [status for status, _ in plugin.pacer.finished] == [200, 200, 200]
     assert all(headers["x-ratelimit-limit-requests"] == "600" for _, headers in plugin.pacer.finished)
@@ -282,7 +285,7 @@ def test_without_a_plugin_steps_share_the_deployments_pacer(quota_emulator: Emul
     runtime = Runtime()
     try:
         runtime.run(ACTION, connection, {"prompts": ["a", "b"], "max_concurrency": 2})
-        shared = shared_pacers().pacer(runtime.connection(connection).fingerprint, "gpt-4o-mini", 2)
+        shared = shared_pacers().pacer(runtime.connection(connection).fingerprint, DEFAULT_DEPLOYMENT, 2)
         assert shared.limits == {"requests": 600, "tokens": 100000}  # learned by the step
     finally:
         runtime.close()
