@@ -102,6 +102,22 @@ class Connection:
             return f"{self.base_url}/openai/v1/{path}"
         return f"{self.base_url}/openai/{path}?api-version={quote(self.api_version, safe='')}"
 
+    def route_url(self, operation: str, model: str, *, preview_only: bool = False,
+                  oldest_dated_version: Optional[str] = None, per_deployment: bool = True) -> str:
+        """URL of an operation whose Azure route has its own version rules: a `preview_only` route
+        (images) takes `?api-version=preview` on v1; on the dated API a connection older than
+        `oldest_dated_version` uses that version for this route (the route exists from it on);
+        `per_deployment=False` names no deployment (`/openai/responses`, the model in the body)."""
+        if self.is_openai or (self.api_version == AZURE_V1_API and not preview_only):
+            return self.operation_url(operation, model)
+        if self.api_version == AZURE_V1_API:
+            return f"{self.base_url}/openai/v1/{operation}?api-version=preview"
+        version = self.api_version
+        if oldest_dated_version and version[:10] < oldest_dated_version[:10]:
+            version = oldest_dated_version
+        route = f"deployments/{quote(model, safe='')}/{operation}" if per_deployment else operation
+        return f"{self.base_url}/openai/{route}?api-version={quote(version, safe='')}"
+
     def request_body(self, model: str, fields: Dict[str, Any]) -> Dict[str, Any]:
         """The JSON body for an inference call: `model` first where the API wants it in the body."""
         if self.deployment_in_path:
