@@ -25,6 +25,8 @@ class Call:
     files: FileStore
     #: The resource's batch jobs (emulator.batches.BatchStore).
     batches: Any = None
+    #: The resource's stored Responses (a ResponseStore); None where no route needs them.
+    responses: Any = None
 
     @property
     def api_version(self) -> Optional[str]:
