@@ -121,6 +121,14 @@ OVERRIDES: Dict[str, Dict[str, Any]] = {
     **{action: {"batch_id": st.one_of(st.just(EXAMPLE_BATCH_ID), st.just(EXAMPLE_BATCH_ID),
                                       valid(MANIFEST.action(action).inputs.fields["batch_id"]))}
        for action in ACTIONS if "batch_id" in MANIFEST.action(action).inputs.fields},
+    # Mostly real pictures (a drawn string is rarely an image), as data URLs or plain base64.
+    "edit_image": {
+        "model": model_names("edit_image"),
+        "images": st.lists(st.sampled_from([*MANIFEST.action("edit_image").inputs.default("images"),
+                                            MANIFEST.action("edit_image").inputs.default("images")[0].split(",")[1],
+                                            "data:image/png;base64,iVBORw0KGgo="]), min_size=1, max_size=3),
+        "mask": st.sampled_from(MANIFEST.action("edit_image").inputs.default("images")),
+    },
     "raw_request": {
         "url": st.one_of(st.sampled_from(RAW_PATHS), valid(MANIFEST.action("raw_request").inputs.fields["url"])),
         "file_data": st.dictionaries(st.text(min_size=1, max_size=10), FILE_VALUES, max_size=2),

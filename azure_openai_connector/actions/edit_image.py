@@ -41,7 +41,7 @@ def run(step: Step, inputs: Dict[str, Any]) -> Dict[str, Any]:
     url = connection.route_url(OPERATION, model, preview_only=True,
                                oldest_dated_version=AZURE_OLDEST_VERSION_WITH_EDITS)
     response = step.client.request("POST", url, files=parts, action=step.action.key)
-    return images_result([image_answer(response)])
+    return {**images_result([image_answer(response)]), "errors": []}
 
 
 def _files(step: Step, inputs: Dict[str, Any]) -> List[Tuple[str, ImageFile]]:

@@ -146,6 +146,7 @@ EDIT_IMAGE_FIELDS = ("image", "image[]")
 MAX_EDIT_IMAGES = 16
 IMAGE_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"RIFF")
 DEFAULT_EDIT_MODEL = "gpt-image-1.5"
+AZURE_EDIT_MODEL = "gpt-image-2"
 
 
 def edit_image(call: Call) -> Reply:
@@ -162,7 +163,10 @@ def edit_image(call: Call) -> Reply:
     prompt = str(validation.string(form, "prompt", required_field=True))
     if not prompt:
         raise bad_request("Invalid 'prompt': empty string.", param="prompt", code="empty_string")
-    model = "gpt-image-1" if call.azure_dated else (form.get("model") or DEFAULT_EDIT_MODEL)
+    model = form.get("model") or DEFAULT_EDIT_MODEL
+    if call.dialect == AZURE and not model.startswith("gpt-image"):
+        # Azure names deployments, not models; its image edits serve the GPT image models.
+        model = AZURE_EDIT_MODEL
     rules = image_rules(model)
     validation.max_length("prompt", prompt, rules.prompt_limit)
     limit = 1 if model.startswith("dall-e-2") else MAX_EDIT_IMAGES
