@@ -9,6 +9,7 @@ from . import responses, validation
 from .call import Call
 from .errors import AZURE, bad_request
 from .multipart import is_multipart
+from .pictures import GENERATED_PNG
 from .reply import Reply, json_reply
 
 GPT_IMAGE_ONLY_PARAMETERS = ("output_format", "output_compression", "background", "moderation", "partial_images")
@@ -223,4 +224,4 @@ def gpt_image_extras(body: Dict[str, Any], prompt: str, n: int, size: str, quali
 
 
 def image_blob(call: Call) -> Reply:
-    return Reply(200, responses.GENERATED_PNG, "image/png")
+    return Reply(200, GENERATED_PNG, "image/png")

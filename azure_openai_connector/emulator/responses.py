@@ -6,7 +6,7 @@ import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 # Every generated image is the same real, visible picture.
-from .pictures import GENERATED_PNG, GENERATED_PNG_BASE64  # noqa: F401 - re-exported
+from .pictures import GENERATED_PNG_BASE64
 
 AZURE_CHAT_MODEL = "gpt-4o-mini-2024-07-18"
 AZURE_COMPLETION_MODEL = "gpt-35-turbo-instruct"
