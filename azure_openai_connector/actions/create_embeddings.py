@@ -30,6 +30,7 @@ Slice = Tuple[int, List[str]]  # (index of the first input, the inputs)
 
 
 def run(step: Step, inputs: Dict[str, Any]) -> Dict[str, Any]:
+    """Embed every input: slices sent concurrently on one pacer, vectors back in input order."""
     texts: List[str] = [inputs["input"]] if isinstance(inputs["input"], str) else inputs["input"]
     slices = split(texts, inputs["inputs_per_request"])
     pacer = step.new_pacer(inputs["max_concurrency"])

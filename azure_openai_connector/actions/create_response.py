@@ -39,6 +39,7 @@ def check(inputs: Dict[str, Any], connection: Connection, action: Action) -> Lis
 
 
 def run(step: Step, inputs: Dict[str, Any]) -> Dict[str, Any]:
+    """Create the response; in background mode poll it until it ends or the timeout passes."""
     client = step.client
     body = request_body(step, inputs)
     if not inputs["background"]:

@@ -30,12 +30,14 @@ def check(inputs: Dict[str, Any], connection: Connection, action: Action) -> Lis
 
 
 def run(step: Step, inputs: Dict[str, Any]) -> Dict[str, Any]:
+    """Load every image (decode or download), then send one multipart edit request."""
     connection = step.connection
     model = inputs["model"]
     files = _files(step, inputs)
     fields: Dict[str, Any] = {"prompt": inputs["prompt"], "n": inputs["n"],
                               **options_when_set(inputs, SENT_WHEN_SET)}
-    form = [(name, (None, _form_value(value))) for name, value in connection.request_body(model, fields).items()]
+    # Multipart fields are text: numbers travel as their digits.
+    form = [(name, (None, str(value))) for name, value in connection.request_body(model, fields).items()]
     parts = form + [(field, (image.filename, image.content, image.content_type)) for field, image in files]
     # Azure's v1 API serves image edits in preview only.
     url = connection.route_url(OPERATION, model, preview_only=True,
@@ -53,7 +55,3 @@ def _files(step: Step, inputs: Dict[str, Any]) -> List[Tuple[str, ImageFile]]:
         files.append(("mask", load_image(inputs["mask"], "mask", stem="mask", limit=MAX_MASK_BYTES,
                                          timeouts=timeouts, png_only=True)))
     return files
-
-
-def _form_value(value: Any) -> str:
-    return str(value)

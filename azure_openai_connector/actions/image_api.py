@@ -17,6 +17,9 @@ ANSWER_FIELDS = ("usage", "size", "quality", "background", "output_format")
 GPT_IMAGE_OPTIONS = ("background", "output_format", "output_compression")
 
 GPT_IMAGE_2 = re.compile(r"^gpt-image-2")
+# Every size some image model takes as it is; any other WxH is a gpt-image-2 size (the only
+# family with free sizes), so its limits apply whatever the model or deployment is called.
+FIXED_SIZES = frozenset({"256x256", "512x512", "1024x1024", "1536x1024", "1024x1536", "1792x1024", "1024x1792"})
 FREE_SIZE = re.compile(r"^(\d+)x(\d+)$")
 # gpt-image-2's documented size limits (OpenAI and Azure agree on these).
 SIZE_STEP = 16
@@ -28,12 +31,12 @@ AZURE_OUTPUT_FORMATS = ("png", "jpeg")
 
 
 def gpt_image_problems(inputs: Mapping[str, Any], connection: Connection) -> List[Dict[str, str]]:
-    """The rules of the manifest's image rules that need arithmetic or the connection:
-    gpt-image-2's size limits, and the output formats Azure offers."""
+    """The image rules that need arithmetic or the connection: gpt-image-2's size limits (for
+    every size no other family has), and the output formats Azure offers."""
     problems: List[Dict[str, str]] = []
     size = inputs.get("size")
     found = FREE_SIZE.match(size) if isinstance(size, str) else None
-    if found and GPT_IMAGE_2.search(inputs["model"]):
+    if found and (GPT_IMAGE_2.search(inputs["model"]) or size not in FIXED_SIZES):
         problems += [{"path": "size", "message": f"{size}: {reason} (the gpt-image-2 size rule)"}
                      for reason in _gpt_image_2_size_problems(int(found[1]), int(found[2]))]
     output_format = inputs.get("output_format")

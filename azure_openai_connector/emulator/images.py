@@ -148,6 +148,7 @@ MAX_EDIT_IMAGES = 16
 IMAGE_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"RIFF")
 DEFAULT_EDIT_MODEL = "gpt-image-1.5"
 AZURE_EDIT_MODEL = "gpt-image-2"
+ALL_FIXED_SIZES = ("256x256", "512x512", "1024x1024", "1536x1024", "1024x1536", "1792x1024", "1024x1792", "auto")
 
 
 def edit_image(call: Call) -> Reply:
@@ -165,7 +166,8 @@ def edit_image(call: Call) -> Reply:
     if not prompt:
         raise bad_request("Invalid 'prompt': empty string.", param="prompt", code="empty_string")
     model = form.get("model") or DEFAULT_EDIT_MODEL
-    if call.dialect == AZURE and not model.startswith("gpt-image"):
+    named_deployment = call.azure_dated or (call.dialect == AZURE and not model.startswith("gpt-image"))
+    if named_deployment:
         # Azure names deployments, not models; its image edits serve the GPT image models.
         model = AZURE_EDIT_MODEL
     rules = image_rules(model)
@@ -183,11 +185,13 @@ def edit_image(call: Call) -> Reply:
         raise bad_request("Invalid mask image: it must be a PNG file.", param="mask", code="invalid_image_format")
     n = _integer_field(form, "n", 1, rules.max_n) or 1
     size = form.get("size") or "1024x1024"
+    # A deployment's name does not tell its model: any size some image model takes is its own.
+    known_sizes = ALL_FIXED_SIZES if named_deployment else rules.sizes
     if not (model.startswith("gpt-image-2") and _is_free_size(size)):
-        validation.one_of("size", size, rules.sizes)
+        validation.one_of("size", size, known_sizes)
     quality = form.get("quality")
     if quality is not None:
-        validation.one_of("quality", quality, rules.qualities)
+        validation.one_of("quality", quality, ("standard", *rules.qualities) if named_deployment else rules.qualities)
     fidelity = form.get("input_fidelity")
     if fidelity is not None:
         validation.one_of("input_fidelity", fidelity, ("high", "low"))
