@@ -124,7 +124,7 @@ def test_azure_routes(runtime: Runtime, emulator: Emulator, azure_connection: Di
     [request] = emulator.requests
     assert (request.path, request.query) == (path, query)
     assert ("model" in request.form) is (api_version == "v1")
-    assert [part["field"] for part in request.files] == ["image[]"]
+    assert [part["field"] for part in request.files] == ["image"]  # one image: no brackets
 
 
 @pytest.mark.parametrize("image, message", [

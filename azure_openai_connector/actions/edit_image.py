@@ -1,5 +1,5 @@
 """Edit Image: one multipart images/edits request with every input image as a repeated `image[]`
-part (and the optional mask), the answer read like Create Image's."""
+part (one image: `image`) and the optional mask, the answer read like Create Image's."""
 
 from __future__ import annotations
 
@@ -14,7 +14,10 @@ from .image_sources import MAX_IMAGE_BYTES, MAX_MASK_BYTES, ImageFile, inline_pr
 OPERATION = "images/edits"
 # Azure's dated API has image edits from this version on.
 AZURE_OLDEST_VERSION_WITH_EDITS = "2025-04-01-preview"
-IMAGE_FIELD = "image[]"
+# As openai-python and Azure's examples send them: one image as `image`, several as repeated
+# `image[]` parts.
+ONE_IMAGE_FIELD = "image"
+IMAGES_FIELD = "image[]"
 SENT_WHEN_SET = ("size", "quality", *GPT_IMAGE_OPTIONS, "input_fidelity")
 
 
@@ -48,7 +51,8 @@ def run(step: Step, inputs: Dict[str, Any]) -> Dict[str, Any]:
 
 def _files(step: Step, inputs: Dict[str, Any]) -> List[Tuple[str, ImageFile]]:
     timeouts = (step.client.connect_timeout, step.client.read_timeout)
-    files = [(IMAGE_FIELD, load_image(value, f"images/{index}", stem=f"image-{index + 1}",
+    field = ONE_IMAGE_FIELD if len(inputs["images"]) == 1 else IMAGES_FIELD
+    files = [(field, load_image(value, f"images/{index}", stem=f"image-{index + 1}",
                                       limit=MAX_IMAGE_BYTES, timeouts=timeouts))
              for index, value in enumerate(inputs["images"])]
     if "mask" in inputs:
