@@ -206,6 +206,7 @@ def test_max_output_tokens_cuts_the_run_short(runtime: Runtime, openai_connectio
     ({"input": [{"type": "function_call_output", "call_id": "c"}]}, "input/0/output"),
     ({"tool_choice": "sometimes"}, "tool_choice"),
     ({"max_output_tokens": 8}, "max_output_tokens"),
+    ({"text_format": "json_schema", "json_schema": {"name": "x", "schema": "an object"}}, "json_schema/schema"),
     ({"metadata": {"k" * 65: "v"}}, "metadata/" + "k" * 65),
 ])
 def test_refused_before_sending(runtime: Runtime, emulator: Emulator, openai_connection: Dict[str, Any],

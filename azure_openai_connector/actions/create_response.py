@@ -33,9 +33,12 @@ FILTER_CODES = CONTENT_FILTER_CODES | {"image_content_policy_violation"}
 
 
 def check(inputs: Dict[str, Any], connection: Connection, action: Action) -> List[Dict[str, str]]:
-    """Metadata keys longer than the service takes."""
-    return [{"path": f"metadata/{key}", "message": f"keys may have at most {MAX_METADATA_KEY} characters"}
-            for key in inputs.get("metadata", {}) if len(key) > MAX_METADATA_KEY]
+    """Metadata keys longer than the service takes, and a json_schema whose schema is no object."""
+    problems = [{"path": f"metadata/{key}", "message": f"keys may have at most {MAX_METADATA_KEY} characters"}
+                for key in inputs.get("metadata", {}) if len(key) > MAX_METADATA_KEY]
+    if "json_schema" in inputs and not isinstance(inputs["json_schema"]["schema"], dict):
+        problems.append({"path": "json_schema/schema", "message": "must be a JSON Schema object"})
+    return problems
 
 
 def run(step: Step, inputs: Dict[str, Any]) -> Dict[str, Any]:
