@@ -13,7 +13,7 @@ from typing import Any, List
 
 from . import responses, validation
 from .call import Call
-from .errors import ApiError, bad_request
+from .errors import ServiceRefusal, bad_request
 from .reply import Reply, json_reply
 
 MAX_INPUTS = 2048
@@ -83,7 +83,7 @@ def input_texts(value: Any) -> List[str]:
     return texts
 
 
-def _invalid_input() -> ApiError:
+def _invalid_input() -> ServiceRefusal:
     return bad_request("'$.input' is invalid. Please check the API reference: "
                        "https://platform.openai.com/docs/api-reference.", param="input")
 

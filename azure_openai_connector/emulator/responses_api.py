@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from . import responses, validation
 from .call import Call
-from .errors import ApiError, bad_request
+from .errors import ServiceRefusal, bad_request
 from .handlers import refuse_streaming
 from .reply import Reply, json_reply
 
@@ -81,7 +81,7 @@ class ResponseStore:
     def _found(self, response_id: str) -> StoredResponse:
         stored = self._items.get(response_id)
         if stored is None:
-            raise ApiError(404, f"Response with id '{response_id}' not found.", param="response_id")
+            raise ServiceRefusal(404, f"Response with id '{response_id}' not found.", param="response_id")
         return stored
 
 
