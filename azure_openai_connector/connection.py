@@ -139,6 +139,20 @@ class Connection:
             return f"{self.base_url}/openai/v1/{path}{query}"
         return f"{self.base_url}/openai/{path}?api-version={quote(self.api_version, safe='')}"
 
+    def route_url(self, operation: str, model: str, *, oldest_dated_version: Optional[str] = None,
+                  per_deployment: bool = True) -> str:
+        """URL of an operation whose dated Azure route has its own version rules: on the dated API a
+        connection older than `oldest_dated_version` uses that version for this route (the route
+        exists from it on); `per_deployment=False` names no deployment (`/openai/responses`, the
+        model in the body). OpenAI and Azure's v1 API route it as `operation_url` does."""
+        if not self.deployment_in_path:
+            return self.operation_url(operation, model)
+        version = self.api_version
+        if oldest_dated_version and version[:10] < oldest_dated_version[:10]:
+            version = oldest_dated_version
+        route = f"deployments/{quote(model, safe='')}/{operation}" if per_deployment else operation
+        return f"{self.base_url}/openai/{route}?api-version={quote(version, safe='')}"
+
     def request_body(self, model: str, fields: Dict[str, Any],
                      operation: str = "chat/completions") -> Dict[str, Any]:
         """The JSON body for an inference call: `model` first where the API wants it in the body."""

@@ -27,6 +27,9 @@ HANDLER_MODULES: Dict[str, str] = {
     "get_batch_status": "get_batch_status",
     "get_batch_results": "get_batch_results",
     "cancel_batch": "cancel_batch",
+    "create_response": "create_response",
+    "create_embeddings": "create_embeddings",
+    "edit_image": "edit_image",
 }
 
 

@@ -1,22 +1,22 @@
 """Create Image: one images/generations request, or for DALL-E 3 one request per image sent at once,
-with every image (and every failed request) gathered into one result."""
+with every image (and every failed request) gathered into one result. gpt-image answers keep
+everything the API returned (usage, size, quality, background, output format)."""
 
 from __future__ import annotations
 
 import re
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Sequence, Union
 
 from ..connection import Connection
-from ..errors import ConnectorError, InvalidResponseError, answer_error
-from ..http import Response
+from ..errors import ConnectorError
 from ..manifest import Action
 from . import Step
 from .unknown_model import naming_the_model
+from .image_api import GPT_IMAGE_OPTIONS, gpt_image_problems, image_answer, images_result
 
 OPERATION = "images/generations"
-SENT_WHEN_SET = ("quality", "style", "response_format")
-IMAGE_FIELDS = ("url", "b64_json", "revised_prompt", "content_filter_results")
+SENT_WHEN_SET = ("quality", "style", "response_format", *GPT_IMAGE_OPTIONS, "moderation")
 # The model whose manifest rule an Azure dated-API deployment follows when its name reveals no
 # model: DALL-E 3 is the only image model of the 2024-10-21 API.
 AZURE_DEFAULT_IMAGE_MODEL = "dall-e-3"
@@ -34,21 +34,24 @@ def check(inputs: Dict[str, Any], connection: Connection, action: Action) -> Lis
     """Refuse what the connection's API cannot take: Azure dated-API deployments other than
     gpt-image ones follow the manifest's DALL-E 3 rule (as well as their name's own rule);
     gpt-image needs a newer Azure api-version; Azure v1-API deployments whose names reveal no
-    model follow the gpt-image rule."""
+    model follow the gpt-image rule; gpt-image-2's size limits and Azure's output formats hold
+    everywhere."""
+    problems = gpt_image_problems(inputs, connection)
     model = inputs["model"]
     if connection.uses_v1_api:
         if rule_model(model, connection, action) == model:
-            return []
-        return action.inputs.validator.errors({**inputs, "model": AZURE_V1_IMAGE_MODEL})
+            return problems
+        return problems + action.inputs.validator.errors({**inputs, "model": AZURE_V1_IMAGE_MODEL})
     if not connection.deployment_in_path:
-        return []
+        return problems
     if GPT_IMAGE.search(model) and connection.api_version[:10] < AZURE_FIRST_VERSION_WITH_GPT_IMAGE:
         needed = f"{AZURE_FIRST_VERSION_WITH_GPT_IMAGE}-preview"
-        return [{"path": "model", "message": f"gpt-image deployments need Azure api_version {needed} "
-                                             f"or newer (this connection uses {connection.api_version})"}]
+        return problems + [{"path": "model", "message": f"gpt-image deployments need Azure api_version "
+                                                        f"{needed} or newer (this connection uses "
+                                                        f"{connection.api_version})"}]
     if rule_model(model, connection, action) == model:
-        return []
-    return action.inputs.validator.errors({**inputs, "model": AZURE_DEFAULT_IMAGE_MODEL})
+        return problems
+    return problems + action.inputs.validator.errors({**inputs, "model": AZURE_DEFAULT_IMAGE_MODEL})
 
 
 def rule_model(model: str, connection: Connection, action: Action) -> str:
@@ -96,12 +99,13 @@ def request_fields(inputs: Dict[str, Any], count: int) -> Dict[str, Any]:
 def _send(step: Step, inputs: Dict[str, Any], count: int) -> Dict[str, Any]:
     connection = step.connection
     model = inputs["model"]
+    # On Azure's v1 API, image generation is served in preview only: operation_url says so.
     with naming_the_model(model, step.action.key):
         response = step.client.request(
             "POST", connection.operation_url(OPERATION, model),
             json_body=connection.request_body(model, request_fields(inputs, count), OPERATION),
             action=step.action.key)
-    return _answer(response)
+    return image_answer(response)
 
 
 def _send_concurrently(step: Step, inputs: Dict[str, Any],
@@ -117,17 +121,6 @@ def _send_concurrently(step: Step, inputs: Dict[str, Any],
         return list(pool.map(one_image, range(count)))
 
 
-def _answer(response: Response) -> Dict[str, Any]:
-    answer = response.json()
-    data = answer.get("data") if isinstance(answer, dict) else None
-    created = answer.get("created") if isinstance(answer, dict) else None
-    if not isinstance(data, list) or not all(isinstance(item, dict) for item in data) or not (
-            isinstance(created, int) and not isinstance(created, bool)):
-        raise answer_error(InvalidResponseError, response,
-                           "The image answer lacks its list of images or its creation time", code="missing_data")
-    return answer
-
-
 def _gather(outcomes: Sequence[Union[Dict[str, Any], ConnectorError]]) -> Dict[str, Any]:
     """One result from every request's answer, in request order; failures become `errors`."""
     answers = [outcome for outcome in outcomes if isinstance(outcome, dict)]
@@ -135,28 +128,6 @@ def _gather(outcomes: Sequence[Union[Dict[str, Any], ConnectorError]]) -> Dict[s
                 if isinstance(outcome, ConnectorError)]
     if not answers:
         raise failures[0][1]
-    result: Dict[str, Any] = {
-        "created": answers[0].get("created"),
-        "images": [_image(item) for answer in answers for item in answer["data"]],
-        "errors": [{"index": index, "error": error.to_dict()} for index, error in failures],
-    }
-    prompt_filter_results = _prompt_filter_results(answers)
-    if prompt_filter_results is not None:
-        result["prompt_filter_results"] = prompt_filter_results
+    result = images_result(answers)
+    result["errors"] = [{"index": index, "error": error.to_dict()} for index, error in failures]
     return result
-
-
-def _image(item: Dict[str, Any]) -> Dict[str, Any]:
-    return {name: item[name] for name in IMAGE_FIELDS if name in item}
-
-
-def _prompt_filter_results(answers: Sequence[Dict[str, Any]]) -> Optional[List[Any]]:
-    """Azure's verdict on the prompt: a top-level list, or (DALL-E on Azure) an object on each
-    image. Every request sent the same prompt, so the first verdict found stands for all."""
-    for answer in answers:
-        if isinstance(answer.get("prompt_filter_results"), list):
-            return answer["prompt_filter_results"]
-        for item in answer["data"]:
-            if isinstance(item.get("prompt_filter_results"), dict):
-                return [{"prompt_index": 0, "content_filter_results": item["prompt_filter_results"]}]
-    return None

@@ -141,15 +141,33 @@ def file_parts(inputs: Dict[str, Any]) -> Tuple[List[FilePart], List[Dict[str, s
     parts: List[FilePart] = []
     problems: List[Dict[str, str]] = []
     for key, value in inputs.get("file_data", {}).items():
-        filename = names.get(key, key)
-        try:
-            content, declared_type = decode_file_value(value)
-        except ValueError as problem:
-            problems.append({"path": f"file_data/{key}", "message": str(problem)})
+        # A list repeats the field, one part per file, in order.
+        values = [(f"file_data/{key}", value)] if isinstance(value, str) else [
+            (f"file_data/{key}/{index}", item) for index, item in enumerate(value)]
+        filenames = _file_names(key, names.get(key), len(values), isinstance(value, list))
+        if filenames is None:
+            problems.append({"path": f"file_data_file_names/{key}",
+                             "message": f"must be one name or a list of {len(values)} names, one per file"})
             continue
-        content_type = declared_type or mimetypes.guess_type(filename)[0] or "text/plain"
-        parts.append(FilePart(key, filename, content, content_type))
+        for (path, content_value), filename in zip(values, filenames):
+            try:
+                content, declared_type = decode_file_value(content_value)
+            except ValueError as problem:
+                problems.append({"path": path, "message": str(problem)})
+                continue
+            content_type = declared_type or mimetypes.guess_type(filename)[0] or "text/plain"
+            parts.append(FilePart(key, filename, content, content_type))
     return parts, problems
+
+
+def _file_names(key: str, given: Any, count: int, is_list: bool) -> Optional[List[str]]:
+    """The file name of each part of one field: given one for all, given one each, or derived
+    from the field name (numbered for a list); None when a given list has the wrong length."""
+    if isinstance(given, str):
+        return [given] * count
+    if isinstance(given, list):
+        return list(given) if len(given) == count else None
+    return [f"{key}-{index + 1}" for index in range(count)] if is_list else [key]
 
 
 def decode_file_value(value: str) -> Tuple[bytes, Optional[str]]:

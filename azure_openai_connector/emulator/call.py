@@ -27,6 +27,8 @@ class Call:
     batches: Any = None
     #: Known deployment (or model) names and the model each serves; None: any name is accepted.
     deployments: Optional[Mapping[str, str]] = None
+    #: The resource's stored Responses (a ResponseStore); None where no route needs them.
+    responses: Any = None
 
     def model_behind(self, name: str) -> str:
         """The model a deployment name serves (the name itself when it is not configured)."""

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 import datetime
 import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .lifecycle import AZURE_CAPABILITY_FLAGS, CATALOG, CatalogModel, find
-
-# A valid 1x1 PNG; it stands for every generated image.
-TINY_PNG = base64.b64decode(
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII="
-)
-TINY_PNG_BASE64 = base64.b64encode(TINY_PNG).decode("ascii")
+# Every generated image is the same real, visible picture.
+from .pictures import GENERATED_PNG_BASE64
 
 AZURE_CHAT_MODEL = "gpt-4o-mini-2024-07-18"
 AZURE_COMPLETION_MODEL = "gpt-35-turbo-instruct"
@@ -200,7 +195,7 @@ def usage(prompt_chars: int, output_chars: int) -> Dict[str, Any]:
 def image_item(
     *, image_url: Optional[str], revised_prompt: Optional[str], azure: bool
 ) -> Dict[str, Any]:
-    item: Dict[str, Any] = {"url": image_url} if image_url else {"b64_json": TINY_PNG_BASE64}
+    item: Dict[str, Any] = {"url": image_url} if image_url else {"b64_json": GENERATED_PNG_BASE64}
     if revised_prompt is not None:
         item["revised_prompt"] = revised_prompt
     if azure:

@@ -23,9 +23,11 @@ from .handlers import (
     retrieve_model,
     upload_file,
 )
-from .images import create_image, image_blob
+from .embeddings import create_embeddings
+from .images import create_image, edit_image, image_blob
 from .recording import RecordedRequest
 from .reply import JSON_TYPE, Reply, json_reply
+from .responses_api import ResponseStore, cancel_response, create_response, get_response
 
 BLOB = "blob"  # image downloads: they stand for a storage URL, so no auth and no API headers
 
@@ -69,6 +71,7 @@ class Service:
     #: Known deployment/model names and the model each serves; None accepts any name.
     deployments: Optional[Dict[str, str]] = None
     batches: BatchStore = field(init=False)
+    responses: ResponseStore = field(default_factory=ResponseStore)
 
     def __post_init__(self) -> None:
         self.batches = BatchStore(self.files)
@@ -105,7 +108,7 @@ class Service:
             if refusal is not None:
                 return refusal
         call = Call(request, json_ok, dialect, route.azure_dated, params, serial, self.base_url, self.files,
-                    self.batches, self.deployments)
+                    self.batches, self.deployments, responses=self.responses)
         return handler(call)
 
     def check_deployment(self, request: RecordedRequest, params: Dict[str, str], dialect: str,
@@ -231,7 +234,7 @@ def _build_routes() -> List[Route]:
             _route(f"{prefix}/files/{{file_id}}/content", dialect, dated, "Files_GetContent", GET=download_file),
         ]
     routes += _batch_routes()
-    return routes
+    return routes + _responses_embeddings_and_edit_routes()
 
 
 def _batch_routes() -> List[Route]:
@@ -243,6 +246,27 @@ def _batch_routes() -> List[Route]:
             _route(f"{prefix}/batches/{{batch_id}}", dialect, dated, "Batches_Get", GET=retrieve_batch),
             _route(f"{prefix}/batches/{{batch_id}}/cancel", dialect, dated, "Batches_Cancel", POST=cancel_batch),
         ]
+    return routes
+
+
+def _responses_embeddings_and_edit_routes() -> List[Route]:
+    """Responses (Azure's dated API serves them at /openai/responses, no deployment in the path),
+    embeddings and image edits, on the OpenAI, Azure v1 and Azure dated routes."""
+    routes: List[Route] = []
+    for prefix, dialect, dated in (("/v1", OPENAI, False), ("/openai/v1", AZURE, False), ("/openai", AZURE, True)):
+        routes += [
+            _route(f"{prefix}/responses", dialect, dated, "Responses_Create", POST=create_response),
+            _route(f"{prefix}/responses/{{response_id}}", dialect, dated, "Responses_Get", GET=get_response),
+            _route(f"{prefix}/responses/{{response_id}}/cancel", dialect, dated, "Responses_Cancel",
+                   POST=cancel_response),
+        ]
+    for prefix, dialect, dated in (("/v1", OPENAI, False), ("/openai/v1", AZURE, False),
+                                   ("/openai/deployments/{deployment}", AZURE, True)):
+        routes += [
+            _route(f"{prefix}/embeddings", dialect, dated, "Embeddings_Create", POST=create_embeddings),
+            _route(f"{prefix}/images/edits", dialect, dated, "ImageEdits_Create", POST=edit_image),
+        ]
+    routes.append(_route("/openai/v1/images/generations", AZURE, False, "ImageGenerations_Create", POST=create_image))
     return routes
 
 

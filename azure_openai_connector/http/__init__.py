@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ..redaction import redact, redact_headers
 from .client import CONNECT_TIMEOUT, POOL_SIZE, READ_TIMEOUT, USER_AGENT, HttpClient
-from .error_mapping import error_from_response, transport_error
+from .error_mapping import CONTENT_FILTER_CODES, error_from_response, transport_error
 from .messages import (
     DEFAULT_MAX_RETRIES,
     INITIAL_RETRY_DELAY,
@@ -25,6 +25,7 @@ from .messages import (
 from .retry import RETRYABLE_STATUSES, parse_retry_after, retry_delay, should_retry
 
 __all__ = [
+    "CONTENT_FILTER_CODES",
     "HttpClient", "Response", "RetryPolicy", "NO_RETRIES", "Pacer", "OutgoingRequest", "Exchange",
     "error_from_response", "transport_error", "should_retry", "retry_delay", "parse_retry_after",
     "redact", "redact_headers", "CONNECT_TIMEOUT", "READ_TIMEOUT", "POOL_SIZE", "USER_AGENT",

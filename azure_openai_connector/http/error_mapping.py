@@ -23,6 +23,10 @@ ERROR_CLASS_BY_STATUS: Dict[int, Type[errors.ApiError]] = {
     404: errors.NotFoundError, 422: errors.BadRequestError,
 }
 
+# Every spelling of a filter refusal (chat, Responses, Azure images, OpenAI images): one kind.
+CONTENT_FILTER_CODES = frozenset({"content_filter", "contentFilter", "content_policy_violation",
+                                  "moderation_blocked"})
+
 
 def error_from_response(status: int, headers: Mapping[str, str], content: bytes, *, attempts: int,
                         secrets: Iterable[str] = (),
@@ -53,7 +57,9 @@ def error_from_response(status: int, headers: Mapping[str, str], content: bytes,
                   param=None if param is None else str(param),
                   error_type=None if error_type is None else str(error_type),
                   details=_filter_details(inner), attempts=attempts)
-    is_content_filter = code == "content_filter" or (
+    if isinstance(payload, dict) and isinstance(payload.get("content_filters"), list):
+        common["details"]["content_filters"] = payload["content_filters"]  # Azure Responses: no innererror
+    is_content_filter = code in CONTENT_FILTER_CODES or (
         isinstance(inner, dict) and inner.get("code") == "ResponsibleAIPolicyViolation")
     if is_content_filter:
         return errors.ContentFilterError(message, **common)
