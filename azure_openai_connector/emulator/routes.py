@@ -264,9 +264,9 @@ def _responses_embeddings_and_edit_routes() -> List[Route]:
                                    ("/openai/deployments/{deployment}", AZURE, True)):
         routes += [
             _route(f"{prefix}/embeddings", dialect, dated, "Embeddings_Create", POST=create_embeddings),
-            _route(f"{prefix}/images/edits", dialect, dated, "ImageEdits_Create", POST=edit_image),
+            _route(f"{prefix}/images/edits", dialect, dated, "ImageEdits_Create",
+                   preview_only=dialect == AZURE and not dated, POST=edit_image),
         ]
-    routes.append(_route("/openai/v1/images/generations", AZURE, False, "ImageGenerations_Create", POST=create_image))
     return routes
 
 
