@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable, Dict, Optional
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Mapping, Optional
 
 from . import validation
 from .files import FileStore
@@ -25,6 +25,8 @@ class Call:
     files: FileStore
     #: The resource's batch jobs (emulator.batches.BatchStore).
     batches: Any = None
+    #: Deployment (or model) name -> the model behind it, for names that do not say (prod-chat).
+    deployment_models: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def api_version(self) -> Optional[str]:

@@ -53,6 +53,7 @@ class Service:
     bearer_tokens: FrozenSet[str]
     base_url: str = ""
     files: FileStore = field(default_factory=FileStore)
+    deployment_models: Dict[str, str] = field(default_factory=dict)
     batches: BatchStore = field(init=False)
 
     def __post_init__(self) -> None:
@@ -85,7 +86,7 @@ class Service:
             if refusal is not None:
                 return refusal
         call = Call(request, json_ok, dialect, route.azure_dated, params, serial, self.base_url, self.files,
-                    self.batches)
+                    self.batches, self.deployment_models)
         return handler(call)
 
     def authorized(self, request: RecordedRequest, dialect: str) -> bool:

@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Any, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 from urllib.parse import parse_qsl, urlsplit
 
 from .errors import AZURE, OPENAI, openai_error
@@ -59,13 +59,17 @@ class Emulator:
         host: str = "127.0.0.1",
         port: int = 0,
         bearer_tokens: Iterable[str] = (),
+        deployment_models: Optional[Mapping[str, str]] = None,
     ) -> None:
+        """`deployment_models` maps deployment (or model) names to the model behind them, so a
+        deployment called `prod-chat` can be backed by a reasoning model and refuse what it refuses."""
         if not is_loopback(host):
             raise ValueError(f"the emulator only listens on loopback addresses, not {host!r}")
         self.latency = float(latency)
         self._host = host
         self._port = int(port)
-        self._service = Service(api_key=api_key, bearer_tokens=frozenset(bearer_tokens))
+        self._service = Service(api_key=api_key, bearer_tokens=frozenset(bearer_tokens),
+                                deployment_models=dict(deployment_models or {}))
         self._lock = threading.Lock()
         self._requests: List[RecordedRequest] = []
         self._faults_served: List[Tuple[int, str]] = []
