@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, List, Optional, Sequence
 
-from .errors import ApiError, bad_request
+from .errors import ServiceRefusal, bad_request
 
 PARTS_BY_ROLE = {
     "user": ("text", "image_url", "input_audio", "file"),
@@ -67,7 +67,7 @@ def model_family(body: Dict[str, Any], model: str) -> None:
         if effort is not None and effort not in allowed:
             quoted = [f"'{value}'" for value in allowed]
             listed = ", ".join(quoted[:-1]) + ", and " + quoted[-1]
-            raise ApiError(400, f"Unsupported value: '{effort}' is not supported with the '{model}' model. "
+            raise ServiceRefusal(400, f"Unsupported value: '{effort}' is not supported with the '{model}' model. "
                                 f"Supported values are: {listed}.", param="reasoning_effort", code="unsupported_value")
     elif is_older_chat_model(model):
         for name in ("reasoning_effort", "verbosity"):
@@ -75,8 +75,8 @@ def model_family(body: Dict[str, Any], model: str) -> None:
                 raise _unsupported_parameter(name, "")
 
 
-def _unsupported_parameter(name: str, hint: str) -> ApiError:
-    return ApiError(400, f"Unsupported parameter: '{name}' is not supported with this model.{hint}",
+def _unsupported_parameter(name: str, hint: str) -> ServiceRefusal:
+    return ServiceRefusal(400, f"Unsupported parameter: '{name}' is not supported with this model.{hint}",
                     param=name, code="unsupported_parameter")
 
 
@@ -114,7 +114,7 @@ def messages(items: List[Dict[str, Any]]) -> None:
         raise _unanswered(pending)
 
 
-def _unanswered(pending: Dict[str, int]) -> ApiError:
+def _unanswered(pending: Dict[str, int]) -> ServiceRefusal:
     return bad_request("An assistant message with 'tool_calls' must be followed by tool messages responding to "
                        "each 'tool_call_id'. The following tool_call_ids did not have response messages: "
                        + ", ".join(pending), param="messages", code="invalid_value")
