@@ -24,6 +24,7 @@ from .errors import (  # noqa: F401 - re-exported
     RateLimitError,
     RedirectNotFollowedError,
     ServerError,
+    UnsupportedParameterError,
 )
 from .hookspecs import hookimpl  # noqa: F401 - re-exported for plugins
 from .version import __version__  # noqa: F401 - re-exported
@@ -33,7 +34,7 @@ __all__ = [
     "ConnectorError", "InputValidationError", "ApiError", "BadRequestError", "AuthenticationError",
     "PermissionDeniedError", "NotFoundError", "RateLimitError", "QuotaExceededError",
     "ContentFilterError", "ServerError", "InvalidResponseError", "RedirectNotFollowedError",
-    "ApiConnectionError", "ApiTimeoutError", "ManifestError",
+    "ApiConnectionError", "ApiTimeoutError", "ManifestError", "UnsupportedParameterError",
 ]
 
 

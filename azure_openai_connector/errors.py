@@ -184,6 +184,21 @@ class BadRequestError(ApiError):
     kind = "bad_request"
 
 
+class UnsupportedParameterError(BadRequestError):
+    """400 unsupported_parameter / unsupported_value: the model behind the deployment refuses an
+    input; `.field` names that input (`temperature`), `details["allowed_values"]` lists what the
+    service said it takes. Never retried: the same request gets the same answer."""
+
+    kind = "unsupported_parameter"
+
+    def __init__(self, message: str, *, field: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.field = field
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {**super().to_dict(), "field": self.field}
+
+
 class AuthenticationError(ApiError):
     """401: the key or token was refused."""
 

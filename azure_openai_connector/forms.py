@@ -153,8 +153,17 @@ def _multiline(field: Mapping[str, Any]) -> Dict[str, Any]:
         return {"items": textarea}
     if items.get("type") == "object":
         # A list of messages: each message's text fields become text areas.
-        return {"items": {name: textarea for name, sub in items.get("properties", {}).items()
-                          if sub.get("type") == "string" and "enum" not in sub and name == "content"}}
+        # Content may also be a list of parts (anyOf): the text option gets the text area
+        # (RJSF takes per-option UI under "anyOf"; on the field itself it would hit the option picker).
+        widgets: Dict[str, Any] = {}
+        for name, sub in items.get("properties", {}).items():
+            if name != "content" or "enum" in sub:
+                continue
+            if sub.get("type") == "string":
+                widgets[name] = textarea
+            elif (sub.get("anyOf") or [{}])[0].get("type") == "string":
+                widgets[name] = {"anyOf": [textarea] + [{} for _ in sub["anyOf"][1:]]}
+        return {"items": widgets}
     return {}
 
 

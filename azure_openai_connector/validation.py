@@ -221,6 +221,35 @@ def _all_of(argument: List[Any], schema: Dict[str, Any]) -> Check:
     return _every(tuple(compile_check(sub) for sub in argument))
 
 
+def _one_of(argument: List[Any], schema: Dict[str, Any]) -> Check:
+    branches = tuple(compile_check(sub) for sub in argument)
+
+    def check(value: Any) -> bool:
+        passed = 0
+        for branch in branches:
+            if branch(value):
+                passed += 1
+                if passed > 1:
+                    return False
+        return passed == 1
+    return check
+
+
+def _any_of(argument: List[Any], schema: Dict[str, Any]) -> Check:
+    branches = tuple(compile_check(sub) for sub in argument)
+    return lambda value: any(branch(value) for branch in branches)
+
+
+def _not(argument: Any, schema: Dict[str, Any]) -> Check:
+    inner = compile_check(argument)
+    return lambda value: not inner(value)
+
+
+def _property_names(argument: Any, schema: Dict[str, Any]) -> Check:
+    name_check = compile_check(argument)
+    return lambda value: not isinstance(value, dict) or all(name_check(name) for name in value)
+
+
 def _if(argument: Any, schema: Dict[str, Any]) -> Check:
     condition = compile_check(argument)
     then = compile_check(schema.get("then", True))
@@ -249,6 +278,10 @@ _BUILDERS: Dict[str, Callable[[Any, Dict[str, Any]], Optional[Check]]] = {
     "required": _required,
     "additionalProperties": _additional_properties,
     "allOf": _all_of,
+    "oneOf": _one_of,
+    "anyOf": _any_of,
+    "not": _not,
+    "propertyNames": _property_names,
     "if": _if,
     "then": lambda argument, schema: None,  # compiled together with "if"
     "else": lambda argument, schema: None,
@@ -301,6 +334,8 @@ def describe_error(error: Any, root_schema: Any, root_value: Any) -> List[Dict[s
         return [{"path": _join(path, name), "message": f"is not accepted{suffix}"}
                 for name in _forbidden_fields(root_schema, error, root_value)] or [
                     {"path": path, "message": f"is not accepted{suffix}"}]
+    if error.validator in ("oneOf", "anyOf"):
+        return _describe_alternatives(error, root_schema, root_value, path, suffix)
     if error.validator in _SIZE_MESSAGES:
         # Never echo the value: a 1 MB prompt must not become a 1 MB error message.
         size = len(error.instance) if hasattr(error.instance, "__len__") else "?"
@@ -312,6 +347,80 @@ def describe_error(error: Any, root_schema: Any, root_value: Any) -> List[Dict[s
         rule = f"{error.validator} {_shorten(repr(error.validator_value), 80)}"
         return [{"path": path, "message": f"breaks the rule {rule} (the value is secret and not shown)"}]
     return [{"path": path, "message": _shorten(error.message) + suffix}]
+
+
+def _describe_alternatives(error: Any, root_schema: Any, root_value: Any, path: str,
+                           suffix: str) -> List[Dict[str, str]]:
+    """A oneOf/anyOf failure as the problems of the branch the value meant, so that a message
+    with a wrong field says which field (`messages/0/content: is required`), not only "is not
+    valid under any of the given schemas". The branch is picked by a discriminator (a property
+    every object branch fixes with `const`, such as `role` or `type`), else by the JSON type."""
+    branches = error.validator_value if isinstance(error.validator_value, list) else []
+    instance = error.instance
+    chosen: Optional[int] = None
+    discriminator = _discriminator(branches)
+    if discriminator is not None and isinstance(instance, dict):
+        allowed = [branch["properties"][discriminator]["const"] for branch in branches
+                   if _fixes(branch, discriminator)]
+        if discriminator not in instance:
+            return [{"path": _join(path, discriminator), "message": "is required"}]
+        matching = [index for index, branch in enumerate(branches)
+                    if _fixes(branch, discriminator)
+                    and _json_equal(branch["properties"][discriminator]["const"], instance[discriminator])]
+        if not matching:
+            listed = ", ".join(repr(value) for value in allowed)
+            return [{"path": _join(path, discriminator),
+                     "message": f"{_shorten(repr(instance[discriminator]), 80)} is not one of {listed}{suffix}"}]
+        chosen = matching[0]
+    else:
+        typed = [index for index, branch in enumerate(branches) if _type_accepts(branch, instance)]
+        if len(typed) == 1:
+            chosen = typed[0]
+        elif not typed:
+            kinds = sorted({kind for branch in branches for kind in _declared_types(branch)})
+            if kinds:
+                return [{"path": path, "message": f"must be of type {' or '.join(kinds)}{suffix}"}]
+    if chosen is not None:
+        found = [item for sub in error.context if sub.schema_path and sub.schema_path[0] == chosen
+                 for item in describe_error(sub, root_schema, root_value)]
+        if found:
+            return found
+    if error.context:
+        from jsonschema.exceptions import best_match
+
+        return describe_error(best_match(error.context), root_schema, root_value)
+    return [{"path": path, "message": _shorten(error.message) + suffix}]
+
+
+def _fixes(branch: Any, name: str) -> bool:
+    return isinstance(branch, dict) and "const" in branch.get("properties", {}).get(name, {})
+
+
+def _discriminator(branches: List[Any]) -> Optional[str]:
+    """The property every object branch fixes with `const` (None when there is none)."""
+    objects = [branch for branch in branches if isinstance(branch, dict) and "properties" in branch]
+    if not objects:
+        return None
+    for name in objects[0]["properties"]:
+        if all(_fixes(branch, name) for branch in objects):
+            return name
+    return None
+
+
+def _declared_types(branch: Any) -> List[str]:
+    if not isinstance(branch, dict):
+        return []
+    kind = branch.get("type")
+    if kind is None:
+        return ["object"] if "properties" in branch else []
+    return [kind] if isinstance(kind, str) else list(kind)
+
+
+def _type_accepts(branch: Any, value: Any) -> bool:
+    kinds = _declared_types(branch)
+    if not kinds:
+        return True
+    return any(_TYPE_CHECKS[kind](value) for kind in kinds if kind in _TYPE_CHECKS)
 
 
 _SIZE_MESSAGES = {

@@ -101,6 +101,11 @@ def valid(schema: Any, *, overrides: Optional[Mapping[str, Any]] = None, top_lev
         return st.just(schema["const"])
     if "enum" in schema:
         return st.sampled_from(schema["enum"])
+    for keyword in ("oneOf", "anyOf"):
+        if keyword in schema and "type" not in schema:
+            # The manifest's alternatives are disjoint (a const discriminator or distinct types),
+            # so a value drawn from one branch is valid under exactly that one.
+            return st.one_of([valid(branch, top_level=False) for branch in schema[keyword]])
     kind = schema.get("type")
     if isinstance(kind, list):
         return st.one_of([valid({**schema, "type": one}, top_level=False) for one in kind])
@@ -167,8 +172,11 @@ def _object(schema: Mapping[str, Any], overrides: Mapping[str, Any], top_level: 
     extra = schema.get("additionalProperties", True)
     if not isinstance(extra, dict):
         return fixed
-    extra_keys = st.text(min_size=1, max_size=12).filter(lambda key: key not in properties)
-    extras = st.dictionaries(extra_keys, valid(extra, top_level=False), max_size=MAX_EXTRA_KEYS)
+    names = schema.get("propertyNames")
+    extra_keys = (valid({"type": "string", **names}, top_level=False) if isinstance(names, dict)
+                  else st.text(min_size=1, max_size=12)).filter(lambda key: key not in properties)
+    extras = st.dictionaries(extra_keys, valid(extra, top_level=False),
+                             max_size=min(MAX_EXTRA_KEYS, schema.get("maxProperties", MAX_EXTRA_KEYS)))
     return st.tuples(fixed, extras).map(lambda pair: {**pair[1], **pair[0]})
 
 

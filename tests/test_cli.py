@@ -64,10 +64,10 @@ def test_invalid_input_exits_2_with_every_field_path(emulator, azure_connection,
     assert json.loads(done.stderr) == {"error": {
         "type": "invalid_input",
         "message": "Invalid inputs: messages/0/role: 'wizard' is not one of ['system', 'developer', "
-                   "'user', 'assistant']; temperature: 9 is greater than the maximum of 2",
+                   "'user', 'assistant', 'tool']; temperature: 9 is greater than the maximum of 2",
         "errors": [
             {"path": "messages/0/role",
-             "message": "'wizard' is not one of ['system', 'developer', 'user', 'assistant']"},
+             "message": "'wizard' is not one of ['system', 'developer', 'user', 'assistant', 'tool']"},
             {"path": "temperature", "message": "9 is greater than the maximum of 2"}]}}
     assert emulator.request_count == 0
 

@@ -160,7 +160,7 @@ def test_widgets_of_the_connection_form():
 
 def test_multiline_fields_are_text_areas():
     chat = action_form(RAW, "create_chat_completion")["uiSchema"]
-    assert chat["messages"]["items"]["content"]["ui:widget"] == "textarea"
+    assert chat["messages"]["items"]["content"]["anyOf"][0]["ui:widget"] == "textarea"  # text, or parts
     assert "role" not in chat["messages"]["items"]  # an enum: a select
     assert action_form(RAW, "summarize_text")["uiSchema"]["text"]["ui:widget"] == "textarea"
     assert action_form(RAW, "create_image")["uiSchema"]["prompt"]["ui:widget"] == "textarea"

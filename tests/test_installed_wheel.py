@@ -96,7 +96,7 @@ def test_the_installed_command_prints_forms(installed_venv, tmp_path):
     assert done.returncode == 0, done.stderr
     form = json.loads(done.stdout)
     assert form == action_form(load_manifest().raw, "create_chat_completion")
-    assert form["uiSchema"]["messages"]["items"]["content"]["ui:widget"] == "textarea"
+    assert form["uiSchema"]["messages"]["items"]["content"]["anyOf"][0]["ui:widget"] == "textarea"
     done = subprocess.run([command, "form", "--connection"], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["uiSchema"]["api_key"]["ui:widget"] == "password"

@@ -252,7 +252,8 @@ def results(prompts: Dict[int, str], answers: List[Dict[str, Any]], batch_status
             items.append(_item(index, prompts[index], _answer_body(answer, batch_status, secrets)))
         except errors.ConnectorError as error:
             items.append({"index": index, "prompt": prompts[index], "content": None, "finish_reason": None,
-                          "usage": None, "error": error.to_dict()})
+                          "usage": None, "error": error.to_dict(), "parsed": None, "parse_errors": [],
+                          "content_filter_results": None})
     return items
 
 
@@ -292,9 +293,12 @@ def _answer_body(answer: Optional[Dict[str, Any]], batch_status: str, secrets: T
 
 def _item(index: int, prompt: str, answer: Dict[str, Any]) -> Dict[str, Any]:
     usage = answer.get("usage")
+    # The keys of create_multiple_chat_completions' items; the response format of the batch's
+    # requests is not known here, so nothing is parsed.
     return {"index": index, "prompt": prompt, "content": first_content(answer),
             "finish_reason": answer["choices"][0].get("finish_reason"),
-            "usage": usage if isinstance(usage, dict) else None, "error": None}
+            "usage": usage if isinstance(usage, dict) else None, "error": None, "parsed": None,
+            "parse_errors": [], "content_filter_results": answer["choices"][0].get("content_filter_results")}
 
 
 def _object(response: Response) -> Dict[str, Any]:

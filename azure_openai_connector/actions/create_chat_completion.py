@@ -1,4 +1,5 @@
-"""Create Chat Completion: one chat completions request, the API's answer returned whole."""
+"""Create Chat Completion: one chat completions request, the API's answer returned whole, plus
+flat conveniences (content, tool calls with parsed arguments, structured output parsed and checked)."""
 
 from __future__ import annotations
 
@@ -7,35 +8,27 @@ from typing import Any, Dict, List
 from ..connection import Connection
 from ..manifest import Action, ValidatedInputs
 from . import Step
-from .chat_api import chat_completion, first_content
-
-# Sent only when the user chose them (a value other than the manifest default, which is the API's
-# own): reasoning models refuse sampling parameters even at their default values.
-OPTIONAL_FIELDS = ("temperature", "top_p", "n", "presence_penalty", "frequency_penalty",
-                   "max_completion_tokens", "stop", "seed")
-# Azure added the developer role in 2024-12-01-preview; older dated versions refuse it.
-AZURE_FIRST_VERSION_WITH_DEVELOPER_ROLE = "2024-12-01"
+from .chat_api import chat_completion
+from .chat_output import conveniences
+from .chat_request import (chat_problems, images_problems, max_tokens_field, message_problems,
+                           response_format_field, sampling_fields, with_images)
 
 
 def check(inputs: Dict[str, Any], connection: Connection, action: Action) -> List[Dict[str, str]]:
-    """Refuse what the connection's API version cannot take."""
-    if not connection.deployment_in_path or connection.api_version >= AZURE_FIRST_VERSION_WITH_DEVELOPER_ROLE:
-        return []
-    return [{"path": f"messages/{index}/role",
-             "message": f"'developer' needs Azure api_version {AZURE_FIRST_VERSION_WITH_DEVELOPER_ROLE}"
-                        f"-preview or newer (this connection uses {connection.api_version}); use 'system'"}
-            for index, message in enumerate(inputs["messages"]) if message["role"] == "developer"]
+    """Every cross-field rule (roles, tools, schemas, model family, API version), before sending."""
+    return (message_problems(inputs["messages"]) + images_problems(inputs)
+            + chat_problems(action.inputs, inputs, connection))
 
 
 def run(step: Step, inputs: ValidatedInputs) -> Dict[str, Any]:
-    fields: Dict[str, Any] = {"messages": inputs["messages"]}
-    for name in OPTIONAL_FIELDS:
-        if name in inputs.given:
-            fields[name] = inputs[name]
-    if "response_format" in inputs.given:
-        fields["response_format"] = {"type": inputs["response_format"]}
-    answer = chat_completion(step, inputs["model"], fields)
-    first = answer["choices"][0]
-    answer["content"] = first_content(answer)
-    answer["finish_reason"] = first.get("finish_reason")
+    """Send the conversation (images attached) with the options the user set; return the answer
+    with its conveniences."""
+    form = step.action.inputs
+    messages = inputs["messages"]
+    if inputs.get("images"):
+        messages = with_images(messages, inputs["images"], inputs.get("image_detail"))
+    fields: Dict[str, Any] = {"messages": messages, **sampling_fields(form, inputs, step.connection)}
+    answer = chat_completion(step, inputs["model"], fields,
+                             input_names={max_tokens_field(step.connection): "max_completion_tokens"})
+    answer.update(conveniences(answer["choices"][0], response_format_field(form, inputs)))
     return answer

@@ -20,6 +20,9 @@ from .chat_api import chat_completion, first_content, user_messages
 from .pacing import for_request
 from .pool_sizing import connections_in_use
 from .unknown_model import naming_the_model
+from .chat_output import parsed_output
+from .chat_request import (azure_version_problems, family_problems, max_tokens_field, response_format_field,
+                           response_format_problems, was_set)
 
 COMPLETIONS = "completions"
 
@@ -37,13 +40,27 @@ def uses_completions_api(inputs: Mapping[str, Any], connection: Connection) -> b
     return connection.is_openai and bool(LEGACY_COMPLETION_MODEL.match(inputs["model"]))
 
 
+# Chat-only inputs: the legacy completions API has no roles, formats or reasoning.
+CHAT_ONLY = ("system", "response_format", "reasoning_effort")
+
+
 def check(inputs: Dict[str, Any], connection: Connection, action: Action) -> List[Dict[str, str]]:
-    """Refuse a system message where the completions API will be used: it has no roles."""
-    if "system" in inputs and uses_completions_api(inputs, connection):
-        return [{"path": "system",
-                 "message": f"the completions API (used for {inputs['model']!r} here) has no system "
-                            "role; leave System Message empty, or use a chat model with api 'chat'"}]
-    return []
+    """Refuse chat-only inputs where the completions API will be used, both token-limit names at
+    once, and (chat) what the model's family refuses or a json_schema format breaks."""
+    form = action.inputs
+    problems: List[Dict[str, str]] = []
+    if "max_tokens" in inputs and "max_completion_tokens" in inputs:
+        problems.append({"path": "max_tokens", "message": "is the old name of max_completion_tokens; set only one"})
+    if uses_completions_api(inputs, connection):
+        for name in CHAT_ONLY:
+            if was_set(form, inputs, name):
+                problems.append({"path": name,
+                                 "message": f"the completions API (used for {inputs['model']!r} here) has no "
+                                            f"{name}; leave it unset, or use a chat model with api 'chat'"})
+        return problems
+    # max_tokens here is only the old name of max_completion_tokens, sent under the new name.
+    family = [problem for problem in family_problems(form, inputs) if problem["path"] != "max_tokens"]
+    return problems + family + azure_version_problems(form, inputs, connection) + response_format_problems(inputs)
 
 
 def run(step: Step, inputs: ValidatedInputs) -> Dict[str, Any]:
@@ -58,13 +75,22 @@ def run(step: Step, inputs: ValidatedInputs) -> Dict[str, Any]:
 
 
 def _run_chat(step: Step, inputs: ValidatedInputs) -> List[Dict[str, Any]]:
-    shared_fields = _sampling_fields(inputs, max_tokens_field="max_completion_tokens")
+    form = step.action.inputs
+    token_field = max_tokens_field(step.connection)
+    shared_fields = _sampling_fields(inputs, max_tokens_field=token_field)
+    if "reasoning_effort" in inputs:
+        shared_fields["reasoning_effort"] = inputs["reasoning_effort"]
+    response_format = response_format_field(form, inputs)
+    if response_format is not None:
+        shared_fields["response_format"] = response_format
     concurrency = min(inputs["max_concurrency"], len(inputs["prompts"]))
     pacer = step.new_pacer(inputs["max_concurrency"], inputs["model"])
+    input_names = {token_field: "max_tokens" if "max_tokens" in inputs else "max_completion_tokens"}
 
     def complete(prompt: str) -> Dict[str, Any]:
         fields = {"messages": user_messages(prompt, inputs.get("system")), **shared_fields}
-        return chat_completion(step, inputs["model"], fields, pacer=for_request(pacer, fields))
+        return chat_completion(step, inputs["model"], fields, pacer=for_request(pacer, fields),
+                               input_names=input_names)
 
     with connections_in_use(step.client, concurrency):
         outcomes = map_in_order(inputs["prompts"], complete, concurrency)
@@ -73,8 +99,12 @@ def _run_chat(step: Step, inputs: ValidatedInputs) -> List[Dict[str, Any]]:
         if error is not None:
             results.append(_failed_item(index, prompt, error))
         else:
-            results.append(_item(index, prompt, first_content(answer),
-                                 answer["choices"][0].get("finish_reason"), answer.get("usage")))
+            first = answer["choices"][0]
+            parsed, parse_errors = parsed_output(first_content(answer), response_format)
+            results.append({**_item(index, prompt, first_content(answer), first.get("finish_reason"),
+                                    answer.get("usage")),
+                            "parsed": parsed, "parse_errors": parse_errors,
+                            "content_filter_results": first.get("content_filter_results")})
     return results
 
 
@@ -116,7 +146,8 @@ def completion_results(answer: Any, prompts: List[str], response: Response) -> L
                 details={"content_filter_results": choice.get("content_filter_results", {}),
                          "partial_content": choice["text"]})))
         else:
-            results.append(_item(index, prompt, choice["text"], choice.get("finish_reason"), None))
+            results.append({**_item(index, prompt, choice["text"], choice.get("finish_reason"), None),
+                            "content_filter_results": choice.get("content_filter_results")})
     return results
 
 
@@ -125,22 +156,25 @@ def _sampling_fields(inputs: ValidatedInputs, *, max_tokens_field: str) -> Dict[
     # Reasoning models refuse temperature even at its default value, so send it only when chosen.
     if "temperature" in inputs.given:
         fields["temperature"] = inputs["temperature"]
-    if "max_tokens" in inputs:
-        fields[max_tokens_field] = inputs["max_tokens"]
+    for name in ("max_completion_tokens", "max_tokens"):
+        if name in inputs:
+            fields[max_tokens_field] = inputs[name]
     return fields
 
 
 def _item(index: int, prompt: str, content: Optional[str], finish_reason: Optional[str],
           usage: Optional[Dict[str, Any]]) -> Dict[str, Any]:
     return {"index": index, "prompt": prompt, "content": content, "finish_reason": finish_reason,
-            "usage": usage if isinstance(usage, dict) else None, "error": None}
+            "usage": usage if isinstance(usage, dict) else None, "error": None, "parsed": None,
+            "parse_errors": [], "content_filter_results": None}
 
 
 def _failed_item(index: int, prompt: str, error: Exception) -> Dict[str, Any]:
     if not isinstance(error, ConnectorError):
         raise error  # a bug, not a service answer: let it surface
     return {"index": index, "prompt": prompt, "content": None, "finish_reason": None,
-            "usage": None, "error": error.to_dict()}
+            "usage": None, "error": error.to_dict(), "parsed": None, "parse_errors": [],
+            "content_filter_results": None}
 
 
 def _invalid(response: Response, message: str, code: str) -> InvalidResponseError:

@@ -20,6 +20,9 @@ from .batch import Skipped, map_in_order, total_usage
 from .chat_api import chat_completion, first_content
 from .pacing import for_request
 from .pool_sizing import connections_in_use
+from .chat_output import parsed_output
+from .chat_request import (azure_version_problems, family_problems, max_tokens_field, response_format_field,
+                           response_format_problems)
 
 # Reduce rounds are bounded so that a model whose summaries do not shrink cannot loop forever.
 MAX_REDUCE_ROUNDS = 8
@@ -39,6 +42,8 @@ PART_SUMMARIZER = ("You are a concise summarizer. The user's text is one part of
 COMBINER = ("You are a concise summarizer. The user's text is a series of summaries of consecutive "
             "parts of one document; combine them into one summary of the whole document.")
 FINAL_INSTRUCTIONS = "Follow these instructions:"
+# JSON mode needs the word JSON in the messages (the service refuses the request otherwise).
+JSON_ANSWER = "Give the summary as JSON."
 PART_INSTRUCTIONS = "Keep whatever the final summary needs to follow these instructions:"
 
 
@@ -76,10 +81,13 @@ def _pieces(text: str, limit: int, *, level: int, joiner: str) -> Iterator[Tuple
 
 
 def check(inputs: Dict[str, Any], connection: Connection, action: Action) -> List[Dict[str, str]]:
-    """Refuse a text with nothing to summarize before any request is paid for."""
+    """Refuse a text with nothing to summarize before any request is paid for, and what the
+    model's family or the API version refuses, or a json_schema format that breaks its rules."""
+    problems = []
     if not inputs["text"].strip():
-        return [{"path": "text", "message": "has only whitespace; there is nothing to summarize"}]
-    return []
+        problems.append({"path": "text", "message": "has only whitespace; there is nothing to summarize"})
+    return (problems + family_problems(action.inputs, inputs)
+            + azure_version_problems(action.inputs, inputs, connection) + response_format_problems(inputs))
 
 
 def run(step: Step, inputs: Dict[str, Any]) -> Dict[str, Any]:
@@ -88,10 +96,12 @@ def run(step: Step, inputs: Dict[str, Any]) -> Dict[str, Any]:
     text: str = inputs["text"]
     chunks = split_text(text, chunk_size) if len(text) > chunk_size else [text]
     if len(chunks) == 1:
-        summary = summarizer.summarize(chunks[0], SUMMARIZER)
+        summary = summarizer.summarize(chunks[0], SUMMARIZER, final=True)
     else:
         summary = summarizer.map_reduce(chunks)
-    return {"summary": summary, "chunks": len(chunks), "usage": summarizer.usage()}
+    parsed, parse_errors = parsed_output(summary, summarizer.response_format)
+    return {"summary": summary, "chunks": len(chunks), "usage": summarizer.usage(),
+            "parsed": parsed, "parse_errors": parse_errors}
 
 
 class _Summarizer:
@@ -104,6 +114,11 @@ class _Summarizer:
         self.chunk_size: int = inputs["chunk_size"]
         self.max_concurrency: int = inputs["max_concurrency"]
         self.max_tokens: Optional[int] = inputs.get("max_summary_tokens")
+        self.system: Optional[str] = inputs.get("system")
+        self.response_format = response_format_field(step.action.inputs, inputs)
+        # Part summaries stay text (they are combined), so only the final request gets the format.
+        self.shared_fields = {name: inputs[name] for name in ("reasoning_effort",) if name in inputs}
+        self.token_field = max_tokens_field(step.connection)
         self.pacer = step.new_pacer(self.max_concurrency, self.model)
         self.answers: List[Dict[str, Any]] = []
 
@@ -118,7 +133,7 @@ class _Summarizer:
             if len(shorter) >= len(combined):
                 break  # the summaries stopped shrinking; more rounds would not help
             combined = shorter
-        return self.summarize(combined, COMBINER)
+        return self.summarize(combined, COMBINER, final=True)
 
     def summarize_all(self, texts: List[str], label: str) -> List[str]:
         """The summary of every text, concurrently; the first failure is raised, naming its text."""
@@ -137,12 +152,20 @@ class _Summarizer:
                 raise error
         return [summary for summary, _ in outcomes]
 
-    def summarize(self, text: str, system_prompt: str) -> str:
-        fields: Dict[str, Any] = {"messages": [{"role": "system", "content": self._system(system_prompt)},
-                                               {"role": "user", "content": text}]}
+    def summarize(self, text: str, system_prompt: str, *, final: bool = False) -> str:
+        """One summary; the final one (of the whole text) takes the response format."""
+        instructions = self._system(system_prompt)
+        if final and self.response_format is not None and self.response_format["type"] != "text":
+            instructions = f"{instructions} {JSON_ANSWER}"
+        messages = [{"role": "system", "content": self.system}] if self.system else []
+        messages += [{"role": "system", "content": instructions}, {"role": "user", "content": text}]
+        fields: Dict[str, Any] = {"messages": messages, **self.shared_fields}
         if self.max_tokens is not None:
-            fields["max_completion_tokens"] = self.max_tokens
-        answer = chat_completion(self.step, self.model, fields, pacer=for_request(self.pacer, fields))
+            fields[self.token_field] = self.max_tokens
+        if final and self.response_format is not None:
+            fields["response_format"] = self.response_format
+        answer = chat_completion(self.step, self.model, fields, pacer=for_request(self.pacer, fields),
+                                 input_names={self.token_field: "max_summary_tokens"})
         self.answers.append(answer)  # list.append is atomic: safe from the worker threads
         content = first_content(answer)
         if not isinstance(content, str):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Mapping, Optional
 
 from . import validation
@@ -29,10 +29,13 @@ class Call:
     deployments: Optional[Mapping[str, str]] = None
     #: The resource's stored Responses (a ResponseStore); None where no route needs them.
     responses: Any = None
+    #: Deployment (or model) name -> the model behind it, for names that do not say (prod-chat),
+    #: while every other name stays accepted.
+    deployment_models: Mapping[str, str] = field(default_factory=dict)
 
     def model_behind(self, name: str) -> str:
         """The model a deployment name serves (the name itself when it is not configured)."""
-        return (self.deployments or {}).get(name, name)
+        return self.deployment_models.get(name) or (self.deployments or {}).get(name, name)
 
     @property
     def api_version(self) -> Optional[str]:

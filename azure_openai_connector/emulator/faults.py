@@ -94,6 +94,17 @@ class Fault:
         return cls("malformed", status_code=200)
 
     @classmethod
+    def content_filter_not_run(cls) -> "Fault":
+        """A 200 answer whose output the content filter did not check (an `error` in each
+        choice's content_filter_results, as Azure reports it)."""
+        return cls("content_filter_not_run", status_code=200)
+
+    @classmethod
+    def invalid_tool_arguments(cls) -> "Fault":
+        """A 200 answer whose tool calls carry arguments that are not JSON (models do that)."""
+        return cls("invalid_tool_arguments", status_code=200)
+
+    @classmethod
     def missing_choices(cls) -> "Fault":
         return cls("missing_choices", status_code=200)
 

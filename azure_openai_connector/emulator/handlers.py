@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List
 
-from . import responses, validation
+from . import chat_checks, responses, validation
 from .call import Call
 from .errors import AZURE, ServiceRefusal, bad_request
 from .files import UPLOAD_PURPOSES, upload_expiry, upload_status
@@ -24,6 +24,7 @@ def create_chat_completion(call: Call) -> Reply:
     if call.azure_dated and (call.api_version or "")[:10] <= LAST_VERSION_WITHOUT_DEVELOPER:
         roles = CHAT_ROLES_WITHOUT_DEVELOPER
     messages = validation.messages(body, roles)
+    chat_checks.messages(messages)
     n = validation.integer(body, "n", 1, 128, 1)
     validation.number(body, "temperature", 0, 2)
     validation.number(body, "top_p", 0, 1)
@@ -31,6 +32,13 @@ def create_chat_completion(call: Call) -> Reply:
         validation.integer(body, "max_tokens", 1, None, None),
         validation.integer(body, "max_completion_tokens", 1, None, None),
     ]
+    validation.integer(body, "top_logprobs", 0, 20, None)
+    tools = chat_checks.tools(body)
+    response_format = chat_checks.response_format(body)
+    # The deployment (Azure) or model (OpenAI) named, and the model the resource says backs it.
+    named = call.params.get("deployment") if call.azure_dated else str(model)
+    backing_model = call.model_behind(named)
+    chat_checks.model_family(body, backing_model)
     refuse_streaming(body)
     azure = call.dialect == AZURE
     answer = responses.chat_completion(
@@ -40,6 +48,11 @@ def create_chat_completion(call: Call) -> Reply:
         n=n or 1,
         word_limit=min((limit for limit in limits if limit is not None), default=None),
         azure=azure,
+        tools=tools,
+        tool_choice=body.get("tool_choice"),
+        response_format=response_format,
+        call_prefix=f"call_emu{call.serial:08d}",
+        reasoning_tokens=chat_checks.reasoning_tokens(body, backing_model),
     )
     return json_reply(200, answer)
 

@@ -35,6 +35,10 @@ def play(fault: Fault, request: RecordedRequest, normal_answer: Callable[[], Rep
         return Reply(200, MALFORMED_BODY)
     if kind == "content_filter_output":
         return _rewrite_completion(normal_answer(), lambda body: responses.filter_output(body, dialect == AZURE))
+    if kind == "content_filter_not_run":
+        return _rewrite_completion(normal_answer(), responses.filter_not_run)
+    if kind == "invalid_tool_arguments":
+        return _rewrite_completion(normal_answer(), responses.break_tool_arguments)
     if kind == "missing_choices":
         return _rewrite_completion(normal_answer(), _without_choices)
     if kind == "redirect":

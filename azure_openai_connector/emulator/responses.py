@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime
+import json
 import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from . import schema_sample
 from .lifecycle import AZURE_CAPABILITY_FLAGS, CATALOG, CatalogModel, find
 # Every generated image is the same real, visible picture.
 from .pictures import GENERATED_PNG_BASE64
@@ -83,23 +85,33 @@ def chat_completion(
     n: int,
     word_limit: Optional[int],
     azure: bool,
+    tools: Sequence[Dict[str, Any]] = (),
+    tool_choice: Any = None,
+    response_format: Optional[Dict[str, Any]] = None,
+    call_prefix: str = "call_emu",
+    reasoning_tokens: int = 0,
 ) -> Dict[str, Any]:
-    subject = reply_subject(messages)[:QUOTED_CHARS]
+    called = chosen_function(messages, tools, tool_choice)
+    subject = reply_text(messages)
     choices = []
     output_chars = 0
     for index in range(n):
-        text = f"Emulated reply to: {subject}" + (f" (choice {index})" if index else "")
-        text, cut = truncate_words(text, word_limit)
-        output_chars += len(text)
-        message: Dict[str, Any] = {"role": "assistant", "content": text, "refusal": None}
+        message: Dict[str, Any] = {"role": "assistant", "content": None, "refusal": None}
+        if called is not None:
+            arguments = json.dumps(schema_sample.sample(called.get("parameters") or {"type": "object"}))
+            message["tool_calls"] = [{"id": f"{call_prefix}_{index}", "type": "function",
+                                      "function": {"name": called["name"], "arguments": arguments}}]
+            finish_reason = "tool_calls"
+            output_chars += len(arguments)
+        else:
+            text = subject + (f" (choice {index})" if index else "")
+            text, cut = truncate_words(text, word_limit)
+            message["content"] = formatted(text, response_format) if not cut else text
+            finish_reason = "length" if cut else "stop"
+            output_chars += len(message["content"])
         if not azure:
             message["annotations"] = []
-        choice: Dict[str, Any] = {
-            "index": index,
-            "message": message,
-            "logprobs": None,
-            "finish_reason": "length" if cut else "stop",
-        }
+        choice: Dict[str, Any] = {"index": index, "message": message, "logprobs": None, "finish_reason": finish_reason}
         if azure:
             choice["content_filter_results"] = choice_filter_results()
         choices.append(choice)
@@ -110,12 +122,84 @@ def chat_completion(
         "created": int(time.time()),
         "model": model,
         "choices": choices,
-        "usage": usage(prompt_chars, output_chars),
+        "usage": usage(prompt_chars, output_chars, reasoning_tokens),
         "system_fingerprint": SYSTEM_FINGERPRINT,
     }
     if azure:
         body["prompt_filter_results"] = prompt_filter_results()
     return body
+
+
+def chosen_function(messages: Sequence[Dict[str, Any]], tools: Sequence[Dict[str, Any]],
+                    tool_choice: Any) -> Optional[Dict[str, Any]]:
+    """The function the emulated model calls: the named one, the first for `required`, and with
+    `auto` (or no choice) one the last user message names, unless the conversation already ends
+    with tool results (then the model answers in text)."""
+    if not tools or tool_choice == "none" or messages[-1].get("role") == "tool":
+        return None
+    if isinstance(tool_choice, dict):
+        wanted = (tool_choice.get("function") or {}).get("name")
+        return next((tool for tool in tools if tool["name"] == wanted), None)
+    if tool_choice == "required":
+        return tools[0]
+    asked = reply_subject(messages).lower()
+    return next((tool for tool in tools if tool["name"].lower() in asked), None)
+
+
+def reply_text(messages: Sequence[Dict[str, Any]]) -> str:
+    """The emulated answer: it quotes the last user message (and describes its images and files),
+    or the tool results it was given."""
+    if messages[-1].get("role") == "tool":
+        results = []
+        for message in reversed(messages):
+            if message.get("role") != "tool":
+                break
+            results.insert(0, message_text(message.get("content")))
+        return f"Emulated answer from the tool results: {' | '.join(results)[:QUOTED_CHARS]}"
+    text = f"Emulated reply to: {reply_subject(messages)[:QUOTED_CHARS]}"
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            described = [part_description(part) for part in message.get("content") or () if isinstance(part, dict)
+                         and part.get("type") != "text"] if isinstance(message.get("content"), list) else []
+            return " ".join([text, *described])
+    return text
+
+
+def part_description(part: Dict[str, Any]) -> str:
+    """How a non-text content part arrived: its type and what it carries."""
+    kind = part.get("type")
+    if kind == "image_url":
+        url = str((part.get("image_url") or {}).get("url", ""))
+        shown = url.split(",", 1)[0] + f",... ({len(url)} characters)" if url.startswith("data:") else url[:80]
+        return f"[image_url {shown} detail={(part.get('image_url') or {}).get('detail', 'auto')}]"
+    if kind == "file":
+        file = part.get("file") or {}
+        data = str(file.get("file_data", ""))
+        media = data[5:].split(";", 1)[0] if data.startswith("data:") else "file_id"
+        size = len(_decoded(data.split(",", 1)[1])) if "," in data else 0
+        return f"[file {file.get('filename', file.get('file_id', ''))} {media} {size} bytes]"
+    if kind == "input_audio":
+        audio = part.get("input_audio") or {}
+        return f"[input_audio {audio.get('format')} {len(_decoded(str(audio.get('data', ''))))} bytes]"
+    return f"[{kind}]"
+
+
+def formatted(text: str, response_format: Optional[Dict[str, Any]]) -> str:
+    """The answer in the asked format: JSON for json_object, a value of the schema for json_schema."""
+    kind = (response_format or {}).get("type")
+    if kind == "json_schema":
+        schema = (response_format.get("json_schema") or {}).get("schema") or {"type": "object"}
+        return json.dumps(schema_sample.sample(schema))
+    if kind == "json_object":
+        return json.dumps({"reply": text})
+    return text
+
+
+def _decoded(data: str) -> bytes:
+    try:
+        return base64.b64decode(data + "=" * (-len(data) % 4))
+    except ValueError:
+        return b""
 
 
 def filter_output(body: Dict[str, Any], azure: bool) -> Dict[str, Any]:
@@ -132,6 +216,22 @@ def filter_output(body: Dict[str, Any], azure: bool) -> Dict[str, Any]:
         body["usage"]["total_tokens"] = body["usage"]["prompt_tokens"]
     if azure and "prompt_filter_results" not in body:
         body["prompt_filter_results"] = prompt_filter_results()
+    return body
+
+
+def filter_not_run(body: Dict[str, Any]) -> Dict[str, Any]:
+    """A completion whose output the content filter could not check (Azure: filtering did not run)."""
+    for choice in body.get("choices", []):
+        choice["content_filter_results"] = {
+            "error": {"code": "content_filter_error", "message": "The contents are not filtered"}}
+    return body
+
+
+def break_tool_arguments(body: Dict[str, Any]) -> Dict[str, Any]:
+    """A completion whose tool calls' arguments are cut off mid-JSON."""
+    for choice in body.get("choices", []):
+        for call in (choice.get("message") or {}).get("tool_calls") or ():
+            call["function"]["arguments"] = call["function"]["arguments"][:-1]
     return body
 
 
@@ -175,16 +275,17 @@ def text_completion(
     return body
 
 
-def usage(prompt_chars: int, output_chars: int) -> Dict[str, Any]:
+def usage(prompt_chars: int, output_chars: int, reasoning_tokens: int = 0) -> Dict[str, Any]:
+    """Token counts estimated from characters; reasoning tokens count as completion tokens, as billed."""
     prompt_tokens = estimate_tokens(prompt_chars)
-    completion_tokens = estimate_tokens(output_chars)
+    completion_tokens = estimate_tokens(output_chars) + reasoning_tokens
     return {
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
         "total_tokens": prompt_tokens + completion_tokens,
         "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
         "completion_tokens_details": {
-            "reasoning_tokens": 0,
+            "reasoning_tokens": reasoning_tokens,
             "audio_tokens": 0,
             "accepted_prediction_tokens": 0,
             "rejected_prediction_tokens": 0,

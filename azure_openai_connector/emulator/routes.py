@@ -70,6 +70,7 @@ class Service:
     files: FileStore = field(default_factory=FileStore)
     #: Known deployment/model names and the model each serves; None accepts any name.
     deployments: Optional[Dict[str, str]] = None
+    deployment_models: Dict[str, str] = field(default_factory=dict)
     batches: BatchStore = field(init=False)
     responses: ResponseStore = field(default_factory=ResponseStore)
 
@@ -108,7 +109,8 @@ class Service:
             if refusal is not None:
                 return refusal
         call = Call(request, json_ok, dialect, route.azure_dated, params, serial, self.base_url, self.files,
-                    self.batches, self.deployments, responses=self.responses)
+                    self.batches, self.deployments, responses=self.responses,
+                    deployment_models=self.deployment_models)
         return handler(call)
 
     def check_deployment(self, request: RecordedRequest, params: Dict[str, str], dialect: str,

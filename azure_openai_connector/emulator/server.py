@@ -75,17 +75,22 @@ class Emulator:
         quota: Optional[QuotaSpec] = None,
         quota_time_scale: float = 1.0,
         quota_clock: Callable[[], float] = time.monotonic,
+        deployment_models: Optional[Mapping[str, str]] = None,
     ) -> None:
         """`deployments`: the Azure deployment (and OpenAI model) names inference accepts, as
         names or as {name: model served}; others get 404 DeploymentNotFound / model_not_found.
-        None (the default) accepts any name; `lifecycle.DEFAULT_DEPLOYMENTS` is the CLI's set."""
+        None (the default) accepts any name; `lifecycle.DEFAULT_DEPLOYMENTS` is the CLI's set.
+        `deployment_models` maps names to the model behind them while accepting any other name,
+        so a deployment called `prod-chat` can be backed by a reasoning model and refuse what it
+        refuses."""
         if not is_loopback(host):
             raise ValueError(f"the emulator only listens on loopback addresses, not {host!r}")
         self.latency = float(latency)
         self._host = host
         self._port = int(port)
         self._service = Service(api_key=api_key, bearer_tokens=frozenset(bearer_tokens),
-                                deployments=deployment_table(deployments))
+                                deployments=deployment_table(deployments),
+                                deployment_models=dict(deployment_models or {}))
         self._lock = threading.Lock()
         self._requests: List[RecordedRequest] = []
         self._faults_served: List[Tuple[int, str]] = []
