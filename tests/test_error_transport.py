@@ -35,6 +35,7 @@ SAMPLE_ARGUMENTS: Dict[str, Any] = {
     "details": {"content_filter_results": {"hate": {"filtered": True, "severity": "high"}}},
     "attempts": 3,
     "retry_after": 1.5,
+    "field": "temperature",
 }
 
 

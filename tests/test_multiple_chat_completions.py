@@ -91,7 +91,7 @@ def test_defaults_send_each_prompt_as_its_own_request(runtime, connection, emula
 
 def test_system_temperature_and_max_tokens_go_into_every_request(runtime, azure_connection, emulator):
     result = runtime.run(ACTION, azure_connection, {
-        "prompts": ["one", "two"], "system": "Answer briefly.", "temperature": 0.2, "max_tokens": 50})
+        "model": "team-chat", "prompts": ["one", "two"], "system": "Answer briefly.", "temperature": 0.2, "max_tokens": 50})
 
     assert result["totals"]["succeeded"] == 2
     for request in emulator.requests:

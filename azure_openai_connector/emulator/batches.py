@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
-from . import responses, validation
+from . import chat_checks, responses, validation
 from .call import Call
 from .errors import AZURE, ServiceRefusal, azure_error, bad_request, openai_error
 from .files import FileStore, StoredFile
@@ -313,7 +313,8 @@ def run_line(job: Job, index: int, line: Dict[str, Any]) -> Dict[str, Any]:
     answer = responses.chat_completion(
         completion_id=f"chatcmpl-emubatch{job.serial:06d}{index:07d}",
         model=responses.AZURE_CHAT_MODEL if azure else str(body.get("model")),
-        messages=messages, n=1, word_limit=limit, azure=azure)
+        messages=messages, n=1, word_limit=limit, azure=azure,
+        reasoning_tokens=chat_checks.reasoning_tokens(body, str(body.get("model"))))
     return _line_answer(job, index, line, (200, answer), None)
 
 
