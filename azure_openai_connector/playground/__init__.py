@@ -8,7 +8,7 @@ JavaScript is vendored in `static/` (the forms bundle is built by frontend/build
 `pip install` is enough: no Node at run time.
 """
 
-from .app import PlaygroundApp, scrub
+from .app import PlaygroundApp
 from .server import Playground, serve
 
-__all__ = ["Playground", "PlaygroundApp", "scrub", "serve"]
+__all__ = ["Playground", "PlaygroundApp", "serve"]

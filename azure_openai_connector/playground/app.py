@@ -14,13 +14,10 @@ from importlib import resources
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from ..errors import ConnectorError
+from ..redaction import redact_json
 
 LOG = logging.getLogger(__name__)
 
-REDACTED = "[REDACTED]"
-# Shorter keys are scrubbed only where a whole string equals them (a 3-letter key would otherwise
-# mangle every word that contains it).
-MIN_SCRUB_SUBSTRING = 6
 
 STATIC_FILES = {
     "forms.bundle.js": "text/javascript; charset=utf-8",
@@ -136,10 +133,10 @@ class PlaygroundApp:
             answer = {"ok": False, "error": {"type": "internal_error",
                                              "message": f"{type(error).__name__}: {error}"}}
             LOG.error("step %s failed unexpectedly: %s", action,
-                      scrub(f"{type(error).__name__}: {error}", secrets_seen))
+                      redact_json(f"{type(error).__name__}: {error}", secrets_seen))
         answer["duration_ms"] = round((time.perf_counter() - started) * 1000, 1)
         answer["ran_on"] = ran_on
-        return scrub(answer, secrets_seen)
+        return redact_json(answer, secrets_seen)
 
     def _resolve_connection(self, page: Dict[str, Any]) -> Tuple[Dict[str, Any], Dict[str, Any]]:
         if page.get("api_key") not in (None, ""):
@@ -173,32 +170,6 @@ class PlaygroundApp:
         from ..manifest import load_manifest
 
         return _icon(load_manifest().raw["connector"].get("icon"))
-
-
-def scrub(value: Any, keys: List[Optional[str]]) -> Any:
-    """`value` with every API key in `keys` replaced, in strings and in object keys, at any depth."""
-    keys = sorted({key for key in keys if isinstance(key, str) and key}, key=len, reverse=True)
-    if not keys:
-        return value
-
-    def text(item: str) -> str:
-        for key in keys:
-            if item == key:
-                return REDACTED
-            if len(key) >= MIN_SCRUB_SUBSTRING and key in item:
-                item = item.replace(key, REDACTED)
-        return item
-
-    def walk(item: Any) -> Any:
-        if isinstance(item, str):
-            return text(item)
-        if isinstance(item, dict):
-            return {text(k) if isinstance(k, str) else k: walk(v) for k, v in item.items()}
-        if isinstance(item, (list, tuple)):
-            return [walk(v) for v in item]
-        return item
-
-    return walk(value)
 
 
 def _icon(icon_path: Optional[str]) -> Optional[Tuple[str, bytes]]:
