@@ -40,7 +40,12 @@ def _inputs(action: Action) -> List[Dict[str, Any]]:
 
 
 def _type_text(field: Dict[str, Any]) -> str:
-    kind = field.get("type", "any")
+    """The JSON type(s) a field takes: its `type`, or those of its oneOf/anyOf branches."""
+    kind = field.get("type")
+    if kind is None:
+        branches = field.get("oneOf") or field.get("anyOf") or ()
+        kinds = [_type_text(branch) for branch in branches if isinstance(branch, dict)]
+        return " or ".join(dict.fromkeys(k for k in kinds if k != "any")) or "any"
     return "|".join(kind) if isinstance(kind, list) else kind
 
 

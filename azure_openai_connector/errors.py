@@ -115,7 +115,9 @@ class InputValidationError(ConnectorError):
 
     def __init__(self, errors: List[Dict[str, str]], *, subject: str = "inputs") -> None:
         self.errors = errors
-        listed = "; ".join(f"{e['path'] or '(root)'}: {e['message']}" for e in errors[:20])
+        # A path that only repeats the subject ("Invalid action: action: ...") is left out.
+        listed = "; ".join(e["message"] if e["path"] == subject else f"{e['path'] or '(root)'}: {e['message']}"
+                           for e in errors[:20])
         more = f" (and {len(errors) - 20} more)" if len(errors) > 20 else ""
         super().__init__(f"Invalid {subject}: {listed}{more}")
 

@@ -67,7 +67,7 @@ class Runtime:
         if not problems and conn is not None:
             problems.extend(handler.check(values, conn, spec) if hasattr(handler, "check") else [])
         if problems:
-            raise InputValidationError(_without_key(problems, connection))
+            raise InputValidationError(_without_key(problems, connection), subject=_subject_of(problems))
         step = actions.Step(action=spec, connection=conn, client=self.client(conn),
                             pacer_factory=self.pacer_factory)
         return handler.run(step, values)
@@ -149,6 +149,14 @@ def _connection_key(values: Optional[Mapping[str, Any]]) -> Optional[tuple]:
     except TypeError:
         return None
     return key
+
+
+def _subject_of(problems: List[Dict[str, str]]) -> str:
+    """What the refused values were: the connection, the inputs, or both."""
+    about_connection = {problem["path"].split("/", 1)[0] == "connection" for problem in problems}
+    if about_connection == {True}:
+        return "connection"
+    return "connection and inputs" if about_connection == {True, False} else "inputs"
 
 
 def _without_key(problems: List[Dict[str, str]],
