@@ -34,8 +34,8 @@ def test_azure_request_is_exactly_what_the_dated_api_expects(emulator, azure_con
 def test_openai_request_carries_model_bearer_and_organization(emulator, openai_connection):
     connection = {**openai_connection, "organization": "org-abc123", "project": "proj_xyz"}
     result = run_action("create_chat_completion", connection,
-                        {"temperature": 0.2, "max_completion_tokens": 50, "stop": ["\n"], "seed": 7,
-                         "response_format": "json_object", "n": 2})
+                        {"model": "gpt-4.1", "temperature": 0.2, "max_completion_tokens": 50, "stop": ["\n"],
+                         "seed": 7, "response_format": "json_object", "n": 2})
     [request] = emulator.requests
     assert request.path == "/v1/chat/completions"
     assert request.query == {}
@@ -43,7 +43,7 @@ def test_openai_request_carries_model_bearer_and_organization(emulator, openai_c
     assert request.headers.get("api-key") is None
     assert request.headers.get("openai-organization") == "org-abc123"
     assert request.headers.get("openai-project") == "proj_xyz"
-    assert request.json == {"model": "gpt-5.1", "messages": DEFAULT_MESSAGES, "temperature": 0.2,
+    assert request.json == {"model": "gpt-4.1", "messages": DEFAULT_MESSAGES, "temperature": 0.2,
                             "n": 2, "max_completion_tokens": 50, "stop": ["\n"], "seed": 7,
                             "response_format": {"type": "json_object"}}
     assert len(result["choices"]) == 2

@@ -192,7 +192,7 @@ def test_an_unsupported_reasoning_effort_lists_the_values_the_model_takes(reason
         {"role": "user", "content": "hi"}]}, ["messages/0/tool_calls/0/id"]),
     ({"messages": [{"role": "system", "content": [{"type": "image_url", "image_url": {"url": PNG_DATA_URL}}]}]},
      ["messages/0/content/0/type"]),
-    ({"top_logprobs": 3}, ["top_logprobs"]),
+    ({"model": "gpt-4.1", "top_logprobs": 3}, ["top_logprobs"]),
     ({"images": ["https://example.com/a.png"], "messages": [{"role": "system", "content": "x"}]}, ["images"]),
 ])
 def test_cross_field_rules_refuse_before_sending_with_every_path(emulator, openai_connection, inputs, paths):
@@ -205,7 +205,7 @@ def test_cross_field_rules_refuse_before_sending_with_every_path(emulator, opena
 def test_the_2024_10_21_api_refuses_what_it_does_not_have(emulator, azure_connection):
     pdf = {"type": "file", "file": {"filename": "a.pdf", "file_data": PDF_DATA_URL}}
     with pytest.raises(InputValidationError) as caught:
-        run_action("create_chat_completion", azure_connection, {
+        run_action("create_chat_completion", {**azure_connection, "api_version": "2024-10-21"}, {
             "model": "my-deployment", "reasoning_effort": "low", "store": True,
             "messages": [{"role": "user", "content": [pdf]}]})
     assert sorted(problem["path"] for problem in caught.value.errors) == [
@@ -214,8 +214,10 @@ def test_the_2024_10_21_api_refuses_what_it_does_not_have(emulator, azure_connec
 
 
 def test_max_completion_tokens_goes_as_max_tokens_only_to_versions_before_it(emulator, azure_connection):
-    run_action("create_chat_completion", {**azure_connection, "api_version": "2024-06-01"}, {"max_completion_tokens": 9})
-    run_action("create_chat_completion", azure_connection, {"max_completion_tokens": 9})
+    # A deployment whose name reveals no model (the service would refuse max_tokens for a reasoning one).
+    inputs = {"model": "team-chat", "max_completion_tokens": 9}
+    run_action("create_chat_completion", {**azure_connection, "api_version": "2024-06-01"}, inputs)
+    run_action("create_chat_completion", azure_connection, inputs)
     old, new = (request.json for request in emulator.requests)
     assert (old.get("max_tokens"), "max_completion_tokens" in old) == (9, False)
     assert (new.get("max_completion_tokens"), "max_tokens" in new) == (9, False)
@@ -225,7 +227,8 @@ def test_every_new_option_is_sent_as_the_api_spells_it(emulator, openai_connecti
     inputs = {"logprobs": True, "top_logprobs": 2, "logit_bias": {"50256": -100.0}, "user": "u-1",
               "safety_identifier": "s-1", "store": True, "metadata": {"team": "a"}, "service_tier": "flex",
               "prediction": "old text", "seed": 3}
-    run_action("create_chat_completion", openai_connection, inputs)
+    # logprobs and logit_bias are for models that sample (a reasoning model refuses them).
+    run_action("create_chat_completion", openai_connection, {"model": "gpt-4.1", **inputs})
     sent = emulator.requests[-1].json
     assert {name: sent[name] for name in inputs} == {**inputs, "prediction": {"type": "content", "content": "old text"}}
     assert '"logit_bias":{"50256":-100}' in emulator.requests[-1].text  # an integer, as the API wants

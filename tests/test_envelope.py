@@ -21,7 +21,8 @@ FILTERED_PROMPT = PROMPTS[4]
 RETRIED_TYPES = {"rate_limit", "server_error", "connection_error", "timeout", "batch_not_finished"}
 NOT_RETRIED_TYPES = {"connector_error", "invalid_input", "api_error", "bad_request", "authentication",
                      "permission_denied", "not_found", "quota_exceeded", "content_filter",
-                     "invalid_response", "redirect_not_followed", "manifest_error", "not_processed"}
+                     "invalid_response", "redirect_not_followed", "manifest_error", "not_processed",
+                     "unsupported_parameter"}
 
 
 def test_a_success_is_wrapped_as_plain_json(emulator, azure_connection, runtime):
@@ -65,9 +66,9 @@ def test_invalid_input_is_wrapped_with_every_path_and_never_retried(emulator, az
     assert wrapped == {"ok": False, "error": {
         "type": "invalid_input",
         "message": "Invalid inputs: messages/0/role: 'wizard' is not one of ['system', 'developer', "
-                   "'user', 'assistant']; temperature: 9 is greater than the maximum of 2",
+                   "'user', 'assistant', 'tool']; temperature: 9 is greater than the maximum of 2",
         "errors": [{"path": "messages/0/role",
-                    "message": "'wizard' is not one of ['system', 'developer', 'user', 'assistant']"},
+                    "message": "'wizard' is not one of ['system', 'developer', 'user', 'assistant', 'tool']"},
                    {"path": "temperature", "message": "9 is greater than the maximum of 2"}]}}
     assert envelope.retry_decision(wrapped) == (False, None)
     assert emulator.request_count == 0
