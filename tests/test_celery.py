@@ -27,6 +27,7 @@ from azure_openai_connector import errors
 from azure_openai_connector.celery import connector_tasks, fan_out, redacted_arguments
 from azure_openai_connector.emulator import Emulator, Fault
 from azure_openai_connector.envelope import unwrap
+from azure_openai_connector.manifest import load_manifest
 from azure_openai_connector.runtime import Runtime
 
 import celery_worker_app
@@ -317,7 +318,7 @@ def test_a_2000_prompt_fan_out_over_two_prefork_workers_merges_in_order(worker, 
     usage = {name: sum(item["usage"][name] for item in result["results"])
              for name in ("prompt_tokens", "completion_tokens", "total_tokens")}
     assert result["totals"] == {"succeeded": 2000, "failed": 0, **usage}
-    assert result["model"] == "gpt-4o-mini"
+    assert result["model"] == load_manifest().action("create_multiple_chat_completions").inputs.default("model")
     assert emulator.request_count == 2000
 
 

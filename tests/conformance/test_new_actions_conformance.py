@@ -165,7 +165,7 @@ def _with_image_parts_renamed(judge: RecordingProxy, exchange: Dict[str, Any]) -
     assert exchange["violations"] == ["body: Request body must have required property 'image'"]
     body = exchange["request_body"].replace(b'name="image[]"', b'name="image"')
     boundary = body[2:body.index(b"\r\n")].decode()
-    answer = requests.post(judge.upstream + exchange["path"], data=body, timeout=30,
+    answer = requests.post(exchange["upstream"] + exchange["path"], data=body, timeout=30,
                            headers={"Authorization": f"Bearer {PRISM_KEY}",
                                     "Content-Type": f"multipart/form-data; boundary={boundary}"})
     return {**exchange, "status": answer.status_code, "violations": violations(answer), "request_body": body}
