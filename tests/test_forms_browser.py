@@ -135,16 +135,34 @@ def assert_shown(page, path: List[str], value: Any, json_field: bool = False) ->
 # --- per form ---------------------------------------------------------------------------------
 
 
+def hidden_by_rules(schema: Dict[str, Any], data: Dict[str, Any]) -> set:
+    """Fields the form's `allOf` if/then/else rules forbid (`false`) for these values: a person
+    is not offered a field the chosen model refuses (gpt-image has no style, say)."""
+    from jsonschema import Draft7Validator
+
+    hidden = set()
+    for rule in schema.get("allOf", ()):
+        if "if" not in rule:
+            continue
+        branch = rule.get("then") if Draft7Validator(rule["if"]).is_valid(data) else rule.get("else")
+        hidden |= {name for name, field in (branch or {}).get("properties", {}).items() if field is False}
+    return hidden
+
+
 @pytest.mark.parametrize("key", FORM_KEYS)
 def test_every_field_shows_its_title_and_default(page, key):
     form = render(page, key)
     advanced = (form["uiSchema"].get("ui:options") or {}).get("groups", [{}])[0].get("fields", [])
-    # Advanced fields start folded away in their group; everything else is on show.
+    hidden = hidden_by_rules(form["schema"], form["formData"])
+    # Advanced fields start folded away in their group; everything else is on show, but for the
+    # fields the default values' rules forbid.
     for name in form["schema"]["properties"]:
         title = bs.field_title(page, name)
-        assert (title is None) == (name in advanced), f"{key}.{name}: title {title!r}"
+        assert (title is None) == (name in advanced or name in hidden), f"{key}.{name}: title {title!r}"
     assert bs.open_groups(page) == (1 if advanced else 0)
     for name, field in form["schema"]["properties"].items():
+        if name in hidden:
+            continue
         assert bs.field_title(page, name) == field["title"], f"{key}.{name}"
         if "default" in field:
             json_field = form["uiSchema"].get(name, {}).get("ui:field") == "json"
@@ -220,8 +238,9 @@ def test_enums_are_selects_and_long_texts_are_text_areas(page, key):
     tags = page.evaluate("""() => Object.fromEntries(Array.from(
         document.querySelectorAll('#form-root input, #form-root select, #form-root textarea'))
         .map((e) => [e.id, e.tagName]))""")
+    hidden = hidden_by_rules(form["schema"], form["formData"])
     for name, field in form["schema"]["properties"].items():
-        if "enum" in field:
+        if "enum" in field and name not in hidden:
             assert tags[f"root_{name}"] == "SELECT", name
     expected_textareas = {
         "create_chat_completion": ["messages_0_content", "messages_3_content"],
