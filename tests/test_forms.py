@@ -153,7 +153,8 @@ def test_widgets_of_the_connection_form():
     assert ui["api_key"]["ui:widget"] == "password"
     assert ui["api_key"]["ui:options"]["autocomplete"] == "off"
     secret = [name for name, f in RAW["connection"]["schema"]["properties"].items() if f.get("secret")]
-    assert secret == ["api_key"]
+    assert secret == ["api_key", "client_secret"]
+    assert ui["client_secret"]["ui:widget"] == "password"
     assert all(ui.get(name, {}).get("ui:widget") != "password" for name in RAW["connection"]["schema"]["properties"]
                if name not in secret)
 
