@@ -53,6 +53,8 @@ class TokenIssuer:
         self.identity_header = identity_header
         self.lifetime = lifetime
         self.clock = clock
+        #: Test knob: tokens are issued already expired (as if revoked at once), so every one is refused.
+        self.issue_expired = False
         self._tokens: Dict[str, IssuedToken] = {}
         self._lock = threading.Lock()
 
@@ -95,8 +97,8 @@ class TokenIssuer:
         return None
 
     def _issue(self, audience: str, grant: str) -> IssuedToken:
-        token = IssuedToken(f"emu-{grant}-{secrets.token_urlsafe(24)}", audience,
-                            self.clock() + self.lifetime, grant)
+        expires_on = self.clock() + (-1 if self.issue_expired else self.lifetime)
+        token = IssuedToken(f"emu-{grant}-{secrets.token_urlsafe(24)}", audience, expires_on, grant)
         with self._lock:
             self._tokens[token.value] = token
         return token
