@@ -259,3 +259,37 @@ def test_a_missing_azure_identity_names_the_extra(emulator: Emulator) -> None:
     assert done.stdout.strip() == (
         "ConnectorError auth 'managed_identity' needs azure-identity: pip install 'azure-openai-connector[entra]'")
     assert api_requests(emulator) == []
+
+
+@pytest.mark.slow
+def test_the_cli_signs_in_with_the_managed_identity_of_the_environment(emulator: Emulator) -> None:
+    environment = child_environment(AZURE_OPENAI_ENDPOINT=emulator.url,
+                                    IDENTITY_ENDPOINT=f"{emulator.url}/msi/token",
+                                    IDENTITY_HEADER=emulator.tokens.identity_header)
+    environment.pop("AZURE_OPENAI_API_KEY", None)
+    environment.pop("OPENAI_API_KEY", None)
+    done = subprocess.run([sys.executable, "-m", "azure_openai_connector.cli", "run", "create_chat_completion",
+                           "--inputs", json.dumps({"messages": [{"role": "user", "content": "Hi"}]})],
+                          env=environment, capture_output=True, text=True, timeout=CHILD_SECONDS)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["choices"][0]["message"]["role"] == "assistant"
+    assert len(token_requests(emulator)) == 1
+    assert_bearer_only(emulator)
+    assert [token.value for token in emulator.tokens.issued if token.value in done.stdout + done.stderr] == []
+
+
+def test_keyless_fields_come_from_the_azure_sdk_environment_variables() -> None:
+    from azure_openai_connector.environment import connection_from_env
+
+    assert connection_from_env({"AZURE_OPENAI_ENDPOINT": "https://res.openai.azure.com",
+                                "AZURE_TENANT_ID": "contoso", "AZURE_CLIENT_ID": "app",
+                                "AZURE_CLIENT_SECRET": "s3cret-value"}) == {
+        "auth": "entra_client_secret", "tenant_id": "contoso", "client_id": "app", "client_secret": "s3cret-value",
+        "endpoint": "https://res.openai.azure.com"}
+    assert connection_from_env({"AZURE_OPENAI_ENDPOINT": "https://res.openai.azure.com",
+                                "IDENTITY_ENDPOINT": "http://localhost:42356/msi/token", "IDENTITY_HEADER": "h",
+                                "AZURE_CLIENT_ID": "user-assigned"}) == {
+        "auth": "managed_identity", "client_id": "user-assigned", "endpoint": "https://res.openai.azure.com"}
+    assert connection_from_env({"AZURE_OPENAI_ENDPOINT": "https://res.openai.azure.com"}) is None
+    assert connection_from_env({"AZURE_OPENAI_API_KEY": "k" * 32, "AZURE_TENANT_ID": "contoso",
+                                "AZURE_CLIENT_ID": "app", "AZURE_CLIENT_SECRET": "s"})["api_key"] == "k" * 32
