@@ -86,8 +86,8 @@ class PlaygroundApp:
         connector = raw["connector"]
         connection = connection_form(raw)
         # The server can supply the key, so the page's form may leave it empty.
-        connection["schema"]["required"] = [name for name in connection["schema"].get("required", ())
-                                            if name != "api_key"]
+        for part in [connection["schema"], *connection["schema"].get("dependencies", {}).get("auth", {}).get("oneOf", ())]:
+            part["required"] = [name for name in part.get("required", ()) if name != "api_key"]
         placeholder = ("(empty: the environment's key)" if self._env_connection is not None
                        else "(empty: the built-in emulator)")
         connection["uiSchema"].setdefault("api_key", {})["ui:placeholder"] = placeholder
