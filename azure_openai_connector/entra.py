@@ -15,7 +15,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Tuple
 
 from . import process_state
-from .errors import ConnectorError
+from .errors import ConnectorError, EntraTokenError
 from .process_state import ProcessSingleton
 
 if TYPE_CHECKING:
@@ -99,10 +99,6 @@ class TokenSource:
         close = getattr(credential, "close", None)
         if close is not None:
             close()
-
-
-class EntraTokenError(ConnectorError):
-    """No Microsoft Entra ID token could be had (wrong tenant, client, secret, identity or scope)."""
 
 
 def new_credential(connection: "Connection") -> Any:

@@ -293,3 +293,25 @@ def test_keyless_fields_come_from_the_azure_sdk_environment_variables() -> None:
     assert connection_from_env({"AZURE_OPENAI_ENDPOINT": "https://res.openai.azure.com"}) is None
     assert connection_from_env({"AZURE_OPENAI_API_KEY": "k" * 32, "AZURE_TENANT_ID": "contoso",
                                 "AZURE_CLIENT_ID": "app", "AZURE_CLIENT_SECRET": "s"})["api_key"] == "k" * 32
+
+
+@pytest.mark.slow
+def test_a_refused_client_secret_is_a_clear_error_that_never_shows_the_secret(
+        tls_emulator: Tuple[Emulator, str]) -> None:
+    emulator, bundle = tls_emulator
+    wrong_secret = "wrong-client-secret-4f7e2a9c"
+    environment = child_environment(
+        AZURE_OPENAI_ENDPOINT=emulator.url, AZURE_AUTHORITY_HOST=emulator.url, REQUESTS_CA_BUNDLE=bundle,
+        AZURE_TENANT_ID=emulator.tokens.tenant, AZURE_CLIENT_ID=emulator.tokens.client_id,
+        AZURE_CLIENT_SECRET=wrong_secret)
+    environment.pop("AZURE_OPENAI_API_KEY", None)
+    environment.pop("OPENAI_API_KEY", None)
+    done = subprocess.run([sys.executable, "-m", "azure_openai_connector.cli", "-v", "run", "create_chat_completion",
+                           "--inputs", json.dumps({"messages": [{"role": "user", "content": "Hi"}]})],
+                          env=environment, capture_output=True, text=True, timeout=CHILD_SECONDS)
+    assert done.returncode == 1, done.stderr
+    assert wrong_secret not in done.stdout + done.stderr
+    assert '"type": "entra_token"' in done.stderr
+    assert "could not get a Microsoft Entra ID token (entra_client_secret)" in done.stderr
+    assert "AADSTS7000215" in done.stderr  # the directory's own reason, for the person fixing it
+    assert api_requests(emulator) == []
