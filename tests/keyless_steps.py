@@ -29,7 +29,10 @@ def every_action(connection: Dict[str, Any]) -> List[str]:
     earlier: Dict[str, Any] = {}
     ran = []
     for key, action in load_manifest().raw["actions"].items():
-        inputs = {name: earlier[name] for name in action["inputs"].get("required", ()) if name in earlier}
+        # As the demo does: inputs without a default that name what an earlier step made (a batch id).
+        fields = action["inputs"]["properties"]
+        inputs = {name: earlier[name] for name in action["inputs"].get("required", ())
+                  if "default" not in fields[name] and name in earlier}
         result = azure_openai_connector.run_action(key, connection, inputs)
         earlier.update(result if isinstance(result, dict) else {})
         ran.append(key)

@@ -57,7 +57,6 @@ def test_the_schema_is_the_manifest_schema_with_title_and_description(key):
         expected = {k: v for k, v in expected.items() if k not in ("allOf", "additionalProperties")}
         expected["properties"] = {name: field for name, field in expected["properties"].items()
                                   if name in schema["properties"]}
-        expected["properties"]["auth"].pop("x-fields")
         expected["dependencies"] = schema["dependencies"]
     assert {k: v for k, v in schema.items() if k not in ("$schema", "title", "description")} == expected
     label = RAW["connection"]["label"] if key == "connection" else spec["label"]
