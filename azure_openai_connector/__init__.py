@@ -15,6 +15,7 @@ from .errors import (  # noqa: F401 - re-exported
     BadRequestError,
     ConnectorError,
     ContentFilterError,
+    EntraTokenError,
     InputValidationError,
     InvalidResponseError,
     ManifestError,

@@ -37,6 +37,8 @@ examples:
 environment (read when --connection is not given):
   AZURE_OPENAI_API_KEY, AZURE_OPENAI_ENDPOINT, OPENAI_API_VERSION   Azure OpenAI
   OPENAI_API_KEY, OPENAI_BASE_URL, OPENAI_ORG_ID, OPENAI_PROJECT_ID  OpenAI
+  AZURE_OPENAI_ENDPOINT without a key, with AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET
+  (or a managed identity's IDENTITY_ENDPOINT/IDENTITY_HEADER)          Azure OpenAI, Entra ID
 
 exit codes: 0 success, 1 API or network failure (for create_multiple_chat_completions: every
   prompt failed), 2 invalid input, 3 some prompts of create_multiple_chat_completions failed

@@ -15,6 +15,7 @@ from urllib.parse import quote, unquote, urlencode, urlsplit
 from .errors import InputValidationError
 
 OPENAI_DEFAULT_BASE = "https://api.openai.com/v1"
+API_KEY_AUTH = "api_key"
 AZURE_HOST_TEMPLATE = "https://{resource}.openai.azure.com"
 AZURE_V1_API = "v1"
 AZURE_PREVIEW_API = "preview"
@@ -57,7 +58,9 @@ def is_loopback_host(host: Optional[str]) -> bool:
 class Connection:
     """A validated connection: where requests go and how they authenticate.
 
-    The API key is held privately and never shown by repr or str."""
+    The API key, the client secret and the gateway values are held privately and never shown
+    by repr or str. `auth` is ``api_key`` or one of the Microsoft Entra ID types, whose tokens the
+    built-in Entra plugin (``entra.py``) supplies through the ``request_auth_headers`` hook."""
 
     is_openai: bool
     base_url: str
@@ -65,10 +68,19 @@ class Connection:
     organization: Optional[str] = None
     project: Optional[str] = None
     _api_key: str = field(default="", repr=False, compare=False)
+    auth: str = API_KEY_AUTH
+    tenant_id: Optional[str] = None
+    client_id: Optional[str] = None
+    authority_host: Optional[str] = None
+    token_scope: Optional[str] = None
+    _client_secret: str = field(default="", repr=False, compare=False)
+    _gateway_headers: Tuple[Tuple[str, str], ...] = field(default=(), repr=False, compare=False)
+    _gateway_query: Tuple[Tuple[str, str], ...] = field(default=(), repr=False, compare=False)
 
     def __repr__(self) -> str:
         service = "openai" if self.is_openai else "azure"
-        return f"Connection(service={service!r}, base_url={self.base_url!r}, api_key='***')"
+        shown = "api_key='***'" if self.uses_api_key else f"auth={self.auth!r}"
+        return f"Connection(service={service!r}, base_url={self.base_url!r}, {shown})"
 
     __str__ = __repr__
 
@@ -77,15 +89,32 @@ class Connection:
         return self._api_key
 
     @property
+    def client_secret(self) -> str:
+        return self._client_secret
+
+    @property
+    def uses_api_key(self) -> bool:
+        """True for key auth; False for the Microsoft Entra ID types (tokens from azure-identity)."""
+        return self.auth == API_KEY_AUTH
+
+    @property
     def secrets(self) -> Tuple[str, ...]:
         """Values that must never appear in logs or errors."""
-        return (self._api_key,) if self._api_key else ()
+        values = (self._api_key, self._client_secret,
+                  *(value for _, value in self._gateway_headers), *(value for _, value in self._gateway_query))
+        return tuple(value for value in values if value)
 
     @property
     def fingerprint(self) -> Tuple[Any, ...]:
-        """What makes two connections share an HTTP session (the key included, as-is, in memory)."""
+        """What makes two connections share an HTTP session (secrets included, as-is, in memory)."""
         return (self.is_openai, self.base_url, self.api_version, self.organization, self.project,
-                self._api_key)
+                self._api_key, *self.identity_fingerprint, self.token_scope,
+                self._gateway_headers, self._gateway_query)
+
+    @property
+    def identity_fingerprint(self) -> Tuple[Any, ...]:
+        """What makes two connections share one Entra ID credential (and its token cache)."""
+        return (self.auth, self.tenant_id, self.client_id, self._client_secret, self.authority_host)
 
     @property
     def origin(self) -> str:
@@ -120,24 +149,25 @@ class Connection:
     def operation_url(self, operation: str, model: str) -> str:
         """URL of an inference operation such as ``chat/completions`` for a model/deployment."""
         if self.is_openai:
-            return f"{self.base_url}/{operation}"
+            return self._with_gateway_query(f"{self.base_url}/{operation}")
         version = self.api_version_for(operation)
         query = f"?api-version={quote(version, safe='')}" if version else ""
         if not self.model_in_path(operation):
-            return f"{self.base_url}/openai/v1/{operation}{query}"
+            return self._with_gateway_query(f"{self.base_url}/openai/v1/{operation}{query}")
         deployment = quote(model, safe="")
-        return f"{self.base_url}/openai/deployments/{deployment}/{operation}{query}"
+        return self._with_gateway_query(f"{self.base_url}/openai/deployments/{deployment}/{operation}{query}")
 
     def resource_url(self, *segments: str) -> str:
         """URL of a route that names no deployment (``resource_url("files", file_id, "content")``):
         Azure keeps files and batches per resource, on the v1 and the dated API alike."""
         path = "/".join(quote(segment, safe="") for segment in segments)
         if self.is_openai:
-            return f"{self.base_url}/{path}"
+            return self._with_gateway_query(f"{self.base_url}/{path}")
         if not self.deployment_in_path:
             query = "?api-version=preview" if self.api_version == AZURE_PREVIEW_API else ""
-            return f"{self.base_url}/openai/v1/{path}{query}"
-        return f"{self.base_url}/openai/{path}?api-version={quote(self.api_version, safe='')}"
+            return self._with_gateway_query(f"{self.base_url}/openai/v1/{path}{query}")
+        return self._with_gateway_query(
+            f"{self.base_url}/openai/{path}?api-version={quote(self.api_version, safe='')}")
 
     def route_url(self, operation: str, model: str, *, oldest_dated_version: Optional[str] = None,
                   per_deployment: bool = True) -> str:
@@ -151,7 +181,7 @@ class Connection:
         if oldest_dated_version and version[:10] < oldest_dated_version[:10]:
             version = oldest_dated_version
         route = f"deployments/{quote(model, safe='')}/{operation}" if per_deployment else operation
-        return f"{self.base_url}/openai/{route}?api-version={quote(version, safe='')}"
+        return self._with_gateway_query(f"{self.base_url}/openai/{route}?api-version={quote(version, safe='')}")
 
     def request_body(self, model: str, fields: Dict[str, Any],
                      operation: str = "chat/completions") -> Dict[str, Any]:
@@ -164,11 +194,11 @@ class Connection:
         """Where the service lists its models: OpenAI /v1/models; Azure /openai/v1/models on
         v1 and preview, /openai/models?api-version=... on a dated version."""
         if self.is_openai:
-            return f"{self.base_url}/models"
+            return self._with_gateway_query(f"{self.base_url}/models")
         if self.uses_v1_api:
             query = "?api-version=preview" if self.api_version == AZURE_PREVIEW_API else ""
-            return f"{self.base_url}/openai/v1/models{query}"
-        return f"{self.base_url}/openai/models?api-version={quote(self.api_version, safe='')}"
+            return self._with_gateway_query(f"{self.base_url}/openai/v1/models{query}")
+        return self._with_gateway_query(f"{self.base_url}/openai/models?api-version={quote(self.api_version, safe='')}")
 
     def default_headers(self) -> Dict[str, str]:
         """Non-secret headers sent on every request of this connection."""
@@ -179,8 +209,20 @@ class Connection:
             headers["OpenAI-Project"] = self.project
         return headers
 
+    def gateway_headers(self) -> Dict[str, str]:
+        """The gateway's extra headers (secret values: the session carries them to this host only)."""
+        return dict(self._gateway_headers)
+
+    def _with_gateway_query(self, url: str) -> str:
+        if not self._gateway_query:
+            return url
+        return url + ("&" if "?" in url else "?") + urlencode(self._gateway_query)
+
     def api_key_headers(self) -> Dict[str, str]:
-        """The built-in auth: `api-key` for Azure, a bearer token for OpenAI."""
+        """The built-in auth: `api-key` for Azure, a bearer token for OpenAI (nothing for the
+        Entra ID types, whose token comes from the auth hook)."""
+        if not self.uses_api_key:
+            return {}
         if self.is_openai:
             return {"Authorization": f"Bearer {self._api_key}"}
         return {"api-key": self._api_key}
@@ -220,6 +262,8 @@ class Connection:
                 version = self._raw_api_version(path_part)
                 if version:
                     params.append(("api-version", version))
+        given_names = {name for name, _ in params} | {part.partition("=")[0] for part in query_part.split("&")}
+        params.extend((name, value) for name, value in self._gateway_query if name not in given_names)
         extra = urlencode(params)
         joined_query = "&".join(part for part in (query_part, extra) if part)
         url = self.raw_base + path_part + (f"?{joined_query}" if joined_query else "")
@@ -281,6 +325,10 @@ def connection_from_values(values: Mapping[str, Any]) -> Connection:
             "message": "is required for Azure OpenAI (the resource name) unless endpoint is set; "
                        "for an OpenAI key set is_openai_key to true",
         })
+    auth = values.get("auth", API_KEY_AUTH)
+    if auth != API_KEY_AUTH and is_openai:
+        problems.append({"path": "connection/auth",
+                         "message": "Microsoft Entra ID sign-in is for Azure OpenAI; an OpenAI key uses api_key"})
     if problems:
         raise InputValidationError(problems, subject="connection")
     return Connection(
@@ -290,7 +338,15 @@ def connection_from_values(values: Mapping[str, Any]) -> Connection:
         # For Azure the organization is the resource name, not a header.
         organization=organization if is_openai else None,
         project=values.get("project") if is_openai else None,
-        _api_key=values["api_key"],
+        _api_key=values.get("api_key", "") if auth == API_KEY_AUTH else "",
+        auth=auth,
+        tenant_id=values.get("tenant_id"),
+        client_id=values.get("client_id"),
+        authority_host=(values["authority_host"].rstrip("/") if values.get("authority_host") else None),
+        token_scope=values.get("token_scope"),
+        _client_secret=values.get("client_secret", "") if auth != API_KEY_AUTH else "",
+        _gateway_headers=tuple(sorted((values.get("gateway_headers") or {}).items())),
+        _gateway_query=tuple(sorted((values.get("gateway_query") or {}).items())),
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any, Dict, Mapping, Optional
 
 from .connection import AZURE_ENDPOINT_VARIABLE, OPENAI_ENDPOINT_VARIABLE
+from .entra import AZURE_DEFAULT_CREDENTIAL, ENTRA_CLIENT_SECRET, MANAGED_IDENTITY
 
 
 def connection_from_env(environ: Mapping[str, str]) -> Optional[Dict[str, Any]]:
@@ -15,6 +16,9 @@ def connection_from_env(environ: Mapping[str, str]) -> Optional[Dict[str, Any]]:
     if environ.get("AZURE_OPENAI_API_KEY"):
         values = {"api_key": environ["AZURE_OPENAI_API_KEY"],
                   "endpoint": environ.get(AZURE_ENDPOINT_VARIABLE),
+                  "api_version": environ.get("OPENAI_API_VERSION")}
+    elif environ.get(AZURE_ENDPOINT_VARIABLE) and keyless_fields_from_env(environ):
+        values = {**(keyless_fields_from_env(environ) or {}), "endpoint": environ[AZURE_ENDPOINT_VARIABLE],
                   "api_version": environ.get("OPENAI_API_VERSION")}
     elif environ.get("OPENAI_API_KEY"):
         values = {"api_key": environ["OPENAI_API_KEY"], "is_openai_key": True,
@@ -25,3 +29,24 @@ def connection_from_env(environ: Mapping[str, str]) -> Optional[Dict[str, Any]]:
         return None
     return {name: value for name, value in values.items() if value}
 
+
+def keyless_fields_from_env(environ: Mapping[str, str]) -> Optional[Dict[str, Any]]:
+    """The auth fields the Azure SDKs' environment variables describe, or None when they describe
+    none: a service principal (AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, and
+    AZURE_AUTHORITY_HOST for sovereign clouds), a managed identity (IDENTITY_ENDPOINT with
+    IDENTITY_HEADER, or MSI_ENDPOINT; AZURE_CLIENT_ID for a user-assigned one), or workload
+    identity (AZURE_FEDERATED_TOKEN_FILE, through DefaultAzureCredential)."""
+    tenant, client, secret = (environ.get(name) for name in ("AZURE_TENANT_ID", "AZURE_CLIENT_ID",
+                                                                "AZURE_CLIENT_SECRET"))
+    fields: Dict[str, Any]
+    if tenant and client and secret:
+        fields = {"auth": ENTRA_CLIENT_SECRET, "tenant_id": tenant, "client_id": client, "client_secret": secret,
+                  "authority_host": environ.get("AZURE_AUTHORITY_HOST")}
+    elif (environ.get("IDENTITY_ENDPOINT") and environ.get("IDENTITY_HEADER")) or environ.get("MSI_ENDPOINT"):
+        fields = {"auth": MANAGED_IDENTITY, "client_id": client}
+    elif environ.get("AZURE_FEDERATED_TOKEN_FILE"):
+        fields = {"auth": AZURE_DEFAULT_CREDENTIAL, "client_id": client, "tenant_id": tenant,
+                  "authority_host": environ.get("AZURE_AUTHORITY_HOST")}
+    else:
+        return None
+    return {name: value for name, value in fields.items() if value}

@@ -125,6 +125,12 @@ class InputValidationError(ConnectorError):
         return {**super().to_dict(), "errors": self.errors}
 
 
+class EntraTokenError(ConnectorError):
+    """No Microsoft Entra ID token could be had: wrong tenant, client, secret, identity or scope."""
+
+    kind = "entra_token"
+
+
 class ApiError(ConnectorError):
     """The service answered with an error: `.status`, `.code`, `.message`, `.request_id`."""
 

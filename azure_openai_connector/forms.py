@@ -21,6 +21,12 @@ title and description), ``formData`` holds the defaults, and the UI schema carri
   which the bundle's ObjectFieldTemplate shows as a collapsible section (plain RJSF ignores the
   option and shows the fields in order). The form data stays flat: the manifest's input object.
 
+A field whose manifest schema has ``x-fields`` (value -> the fields that value uses, such as the
+connection's ``auth``) becomes an RJSF ``dependencies``/``oneOf``: each value's fields move into
+its branch, with the manifest's ``if``/``then`` required fields for that value, so the form shows
+only what the chosen value needs. (The form's root then allows extra properties: a field defined
+in a branch is not one of the root's ``properties``.)
+
 Enums need nothing: RJSF renders them as selects. The manifest's own keywords (``x-...``, such as
 the ``x-rule`` naming each per-model rule) are left out of the form's schema: RJSF merges
 ``allOf`` with json-schema-merge-allof, which gives up on keywords it does not know and then
@@ -86,7 +92,53 @@ def _form(inputs: Mapping[str, Any], ui: Mapping[str, List[str]], *, title: str,
         if widget:
             ui_schema[name] = widget
     form_data = {name: copy.deepcopy(field["default"]) for name, field in fields.items() if "default" in field}
+    _dependent_fields(schema, inputs)
     return {"schema": schema, "uiSchema": ui_schema, "formData": form_data}
+
+
+def form_fields(schema: Mapping[str, Any]) -> Dict[str, Any]:
+    """Every field of a form's schema, those inside dependency branches included (name -> schema)."""
+    fields = dict(schema["properties"])
+    for name, dependency in schema.get("dependencies", {}).items():
+        for branch in dependency.get("oneOf", ()):
+            fields.update((field, sub) for field, sub in branch.get("properties", {}).items() if field != name)
+    return fields
+
+
+def _dependent_fields(schema: Dict[str, Any], manifest_schema: Mapping[str, Any]) -> None:
+    """Move the fields named by a field's ``x-fields`` (in the manifest's schema; the form's has no
+    ``x-`` keywords) into RJSF dependency branches, one per value."""
+    fields = schema["properties"]
+    for name in list(fields):
+        shown_by_value = manifest_schema["properties"][name].get("x-fields") if name in fields else None
+        if not shown_by_value:
+            continue
+        moved = {field: fields.pop(field) for field in list(fields)
+                 if any(field in shown for shown in shown_by_value.values())}
+        branches = []
+        for value, shown in shown_by_value.items():
+            required = _required_when(schema, name, value)
+            branch: Dict[str, Any] = {"properties": {name: {"enum": [value]},
+                                                     **{field: moved[field] for field in shown}}}
+            if required:
+                branch["required"] = required
+            branches.append(branch)
+        schema.setdefault("dependencies", {})[name] = {"oneOf": branches}
+        schema["allOf"] = [rule for rule in schema.get("allOf", ()) if _condition_value(rule, name) is None]
+        if not schema["allOf"]:
+            del schema["allOf"]
+        schema.pop("additionalProperties", None)
+
+
+def _condition_value(rule: Mapping[str, Any], name: str) -> Any:
+    """The value an ``if: {properties: {name: {const: value}}}`` rule tests, or None."""
+    condition = rule.get("if", {}).get("properties", {}).get(name, {}) if isinstance(rule, Mapping) else {}
+    return condition.get("const")
+
+
+def _required_when(schema: Mapping[str, Any], name: str, value: Any) -> List[str]:
+    return [field for rule in schema.get("allOf", ()) if _condition_value(rule, name) == value
+            for field in rule.get("then", {}).get("required", ())]
 
 
 def _field_ui(name: str, field: Mapping[str, Any], ui: Mapping[str, List[str]]) -> Dict[str, Any]:

@@ -92,3 +92,11 @@ class ExtensionSpecs:
         has ``before_attempt()`` (may block) and ``after_attempt(status, retry_after, headers)``
         (``headers``: the answer's, None when none came), and may have ``for_request(tokens)``
         returning the pacer of one request estimated at ``tokens``."""
+
+    @hookspec(firstresult=True)
+    def request_auth_refresh(self, connection: "Connection",
+                             rejected_headers: Mapping[str, str]) -> Optional[bool]:
+        """Called once per request when the service answered 401 to the auth headers
+        ``rejected_headers`` (a token revoked or expired early): renew the credential and return
+        True to have the request sent once more with fresh ``request_auth_headers``, or None to
+        defer to the next plugin (nobody renewing: the 401 is raised as it is)."""

@@ -313,6 +313,8 @@ def _check_embedded_schemas(document: Dict[str, Any]) -> List[str]:
         defaults = {name: f["default"] for name, f in fields.items() if "default" in f}
         if all(name in defaults for name in schema.get("required", ())):
             for error in full.iter_errors(defaults):
+                if error.validator == "required":
+                    continue  # a conditionally required field is the user's to fill, not a default's
                 problems.append(f"{where}: the defaults together break a rule: {error.message}")
     return problems
 

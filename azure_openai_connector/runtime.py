@@ -161,11 +161,16 @@ def _subject_of(problems: List[Dict[str, str]]) -> str:
 
 def _without_key(problems: List[Dict[str, str]],
                  connection: Optional[Mapping[str, Any]]) -> List[Dict[str, str]]:
-    """The problems with the connection's key hidden: a key pasted into an input by mistake must
-    not come back in the error (messages quote invalid values)."""
-    key = connection.get("api_key") if isinstance(connection, Mapping) else None
-    if not isinstance(key, str):
+    """The problems with the connection's secrets hidden (key, client secret, gateway values): one
+    pasted into an input by mistake must not come back in the error (messages quote invalid values)."""
+    if not isinstance(connection, Mapping):
         return problems
-    secrets = (key, key.strip())
+    values = [connection.get("api_key"), connection.get("client_secret")]
+    for name in ("gateway_headers", "gateway_query"):
+        extra = connection.get(name)
+        values += list(extra.values()) if isinstance(extra, Mapping) else []
+    secrets = tuple(form for value in values if isinstance(value, str) for form in (value, value.strip()))
+    if not secrets:
+        return problems
     return [{**problem, "message": redact(problem["message"], secrets)} for problem in problems]
 

@@ -217,6 +217,11 @@ def _additional_properties(argument: Any, schema: Dict[str, Any]) -> Check:
         extra_check(item) for name, item in value.items() if name not in known)
 
 
+def _property_names(argument: Any, schema: Dict[str, Any]) -> Check:
+    name_check = compile_check(argument)
+    return lambda value: not isinstance(value, dict) or all(name_check(name) for name in value)
+
+
 def _all_of(argument: List[Any], schema: Dict[str, Any]) -> Check:
     return _every(tuple(compile_check(sub) for sub in argument))
 
@@ -277,6 +282,7 @@ _BUILDERS: Dict[str, Callable[[Any, Dict[str, Any]], Optional[Check]]] = {
     "properties": _properties,
     "required": _required,
     "additionalProperties": _additional_properties,
+    "propertyNames": _property_names,
     "allOf": _all_of,
     "oneOf": _one_of,
     "anyOf": _any_of,

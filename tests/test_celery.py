@@ -235,9 +235,10 @@ API_ERROR_CASES: Dict[str, Tuple[Fault, Dict[str, Any], int]] = {
 # Not raised by a step: the base class itself, and a broken manifest (refused at import); and
 # the batch actions' own kinds, which need a batch on the emulator (tested with those actions);
 # and the chat actions' unsupported_parameter (raw_request passes that 400 on as bad_request),
-# whose crossing of a process boundary test_error_transport proves like every other class's.
+# whose crossing of a process boundary test_error_transport proves like every other class's;
+# and entra_token, which needs a token service (tests/test_keyless.py runs one on the emulator).
 NOT_FROM_A_STEP = {"connector_error", "manifest_error", "not_processed", "batch_not_finished",
-                   "unsupported_parameter"}
+                   "unsupported_parameter", "entra_token"}
 
 
 def test_every_error_kind_has_a_celery_case():

@@ -15,7 +15,7 @@ from jsonschema.validators import validator_for
 
 from azure_openai_connector import cli
 from azure_openai_connector.errors import InputValidationError
-from azure_openai_connector.forms import (ADVANCED_CLASS, JSON_SCHEMA_DIALECT, action_form, all_forms,
+from azure_openai_connector.forms import (ADVANCED_CLASS, JSON_SCHEMA_DIALECT, action_form, all_forms, form_fields,
                                           connection_form)
 from azure_openai_connector.manifest import load_manifest
 
@@ -53,6 +53,11 @@ def test_the_schema_is_the_manifest_schema_with_title_and_description(key):
     expected = without_x_keywords(copy.deepcopy(spec["inputs"]))
     for field in expected["properties"].values():
         field.pop("secret", None)
+    if key == "connection":  # the auth types' own fields move into RJSF dependencies (tested below)
+        expected = {k: v for k, v in expected.items() if k not in ("allOf", "additionalProperties")}
+        expected["properties"] = {name: field for name, field in expected["properties"].items()
+                                  if name in schema["properties"]}
+        expected["dependencies"] = schema["dependencies"]
     assert {k: v for k, v in schema.items() if k not in ("$schema", "title", "description")} == expected
     label = RAW["connection"]["label"] if key == "connection" else spec["label"]
     assert schema["title"] == label
@@ -131,7 +136,7 @@ def test_the_connection_defaults_need_only_an_api_key():
 def test_ui_schema_follows_the_manifest_ui_lists(key):
     form = form_for(key)
     ui = spec_for(key).get("ui", {})
-    fields = form["schema"]["properties"]
+    fields = form_fields(form["schema"])
     ui_schema = form["uiSchema"]
     assert ui_schema["ui:order"] == list(ui["order"]) + ["*"]
     for name in ui_schema:
@@ -153,7 +158,8 @@ def test_widgets_of_the_connection_form():
     assert ui["api_key"]["ui:widget"] == "password"
     assert ui["api_key"]["ui:options"]["autocomplete"] == "off"
     secret = [name for name, f in RAW["connection"]["schema"]["properties"].items() if f.get("secret")]
-    assert secret == ["api_key"]
+    assert secret == ["api_key", "client_secret"]
+    assert ui["client_secret"]["ui:widget"] == "password"
     assert all(ui.get(name, {}).get("ui:widget") != "password" for name in RAW["connection"]["schema"]["properties"]
                if name not in secret)
 
@@ -264,3 +270,25 @@ def test_form_command_takes_an_action_or_connection_not_both(capsys):
         cli.main(["form", "create_image", "--connection"])
     assert exited.value.code == 2
     assert "not allowed" in capsys.readouterr().err
+
+
+def test_the_connection_form_shows_each_auth_type_its_own_fields():
+    schema = connection_form(RAW)["schema"]
+    assert list(schema["properties"]) == ["auth", "organization", "is_openai_key", "endpoint", "api_version",
+                                          "project", "gateway_headers", "gateway_query"]
+    branches = [(branch["properties"]["auth"], list(branch["properties"])[1:], branch.get("required"))
+                for branch in schema["dependencies"]["auth"]["oneOf"]]
+    assert branches == [
+        ({"enum": ["api_key"]}, ["api_key"], ["api_key"]),
+        ({"enum": ["entra_client_secret"]}, ["tenant_id", "client_id", "client_secret", "authority_host", "token_scope"],
+         ["tenant_id", "client_id", "client_secret"]),
+        ({"enum": ["managed_identity"]}, ["client_id", "token_scope"], None),
+        ({"enum": ["azure_default_credential"]}, ["tenant_id", "client_id", "authority_host", "token_scope"], None),
+    ]
+    secret_branch = schema["dependencies"]["auth"]["oneOf"][1]["properties"]["client_secret"]
+    assert "secret" not in secret_branch and secret_branch["title"] == "Client Secret"
+    from jsonschema import Draft7Validator
+
+    form_validator = Draft7Validator(schema)
+    assert not list(form_validator.iter_errors({"auth": "managed_identity", "organization": "res"}))
+    assert [e.message for e in form_validator.iter_errors({"auth": "api_key", "organization": "res"})] != []

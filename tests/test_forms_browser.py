@@ -374,3 +374,33 @@ def test_the_bundle_reports_the_pinned_versions(page):
     assert page.evaluate("window.ConnectorForms.version") == lock["node_modules/@rjsf/core"]["version"]
     assert page.evaluate("window.ConnectorForms.reactVersion") == lock["node_modules/react"]["version"]
     assert sorted(page.evaluate("Object.keys(window.ConnectorForms.fields)")) == ["json"]
+
+
+AUTH_FIELDS = RAW["connection"]["schema"]["properties"]["auth"]["x-fields"]
+AUTH_ONLY_FIELDS = sorted({name for names in AUTH_FIELDS.values() for name in names})
+
+
+@pytest.mark.parametrize("auth", list(AUTH_FIELDS))
+def test_the_connection_form_shows_the_fields_of_the_chosen_auth_type(page, auth):
+    form = render(page, "connection")
+    bs.input_for(page, "auth").select_option(label=auth)
+    bs.open_groups(page)
+    shown = [name for name in AUTH_ONLY_FIELDS if bs.field_title(page, name) is not None]
+    assert shown == sorted(AUTH_FIELDS[auth])
+    if "client_secret" in shown:
+        assert bs.input_for(page, "client_secret").get_attribute("type") == "password"
+    data = bs.form_data(page)
+    assert data["auth"] == auth
+    # Submitting with nothing typed in: the page and our validator ask for the same fields.
+    bs.submit(page)
+    expected = sorted(e["path"] for e in our_errors("connection", {**form["formData"], "auth": auth}))
+    assert expected == {"api_key": ["api_key"], "entra_client_secret": ["client_id", "client_secret", "tenant_id"]
+                        }.get(auth, [])
+    if expected:
+        assert bs.submitted_data(page) == []
+        assert sorted(e["property"].lstrip(".") for e in bs.validate(page)["errors"]
+                      if e["name"] == "required") == expected
+    else:
+        [submitted] = bs.submitted_data(page)
+        assert submitted["auth"] == auth and our_errors("connection", submitted) == []
+    assert bs.page_errors(page) == []

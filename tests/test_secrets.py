@@ -1,4 +1,4 @@
-"""The API key never leaks: not into DEBUG logs, error texts, reprs or CLI output."""
+"""The API key (and a client secret) never leaks: not into DEBUG logs, error texts, reprs or CLI output."""
 
 from __future__ import annotations
 
@@ -61,3 +61,19 @@ def test_cli_verbose_stderr_holds_no_key(emulator, azure_connection):
     assert "attempt 2" in completed.stderr or "retrying" in completed.stderr
     assert API_KEY not in completed.stderr
     assert API_KEY not in completed.stdout
+
+
+CLIENT_SECRET = "entra-client-secret-7Q~4b2d9f0e"
+
+
+def test_a_client_secret_is_never_echoed_by_a_refusal(emulator):
+    connection = {"auth": "entra_client_secret", "endpoint": emulator.url, "tenant_id": "contoso",
+                  "client_id": "app", "client_secret": CLIENT_SECRET}
+    with pytest.raises(errors.InputValidationError) as refused:
+        # The secret pasted into an input, and a malformed copy of it in the connection.
+        run_action("create_chat_completion", {**connection, "client_secret": CLIENT_SECRET + "\n"},
+                   {"messages": [{"role": CLIENT_SECRET, "content": "hi"}]})
+    texts = [str(refused.value), repr(refused.value), json.dumps(refused.value.to_dict())]
+    assert [text for text in texts if CLIENT_SECRET in text] == []
+    assert {problem["path"] for problem in refused.value.errors} >= {"connection/client_secret", "messages/0/role"}
+    assert emulator.request_count == 0

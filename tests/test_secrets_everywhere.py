@@ -1,4 +1,5 @@
-"""The API key (and any token an auth plugin supplies) travels only in its header, only to the configured host.
+"""The API key, gateway keys (and any token an auth plugin supplies) travel only in their header, only to the
+configured host. (Tokens from the built-in Entra ID plugin: tests/test_keyless.py, with real azure-identity.)
 
 It never appears in: any log record at DEBUG (ours and urllib3's), raw_request's `debug_request`
 line, an error's str / repr / to_dict / formatted traceback, the CLI's stderr or stdout for every
@@ -190,6 +191,31 @@ def test_a_plugin_token_is_a_secret_too(fault, entra_plugin, quick_runtime, capl
         texts = run_any(quick_runtime, "create_chat_completion", connection, {})
         assert emulator.requests[0].headers.get("authorization") == f"Bearer {ENTRA_TOKEN}"
     assert leaks(formatted(caplog.records) + "\n".join(texts)) == []
+
+
+GATEWAY_KEY = "apim-subscription-3c4d5e6f7a8b"
+GATEWAY_QUERY_KEY = "gateway-query-secret-1a2b3c"
+
+
+@pytest.mark.parametrize("fault", [None, Fault.status(500), Fault.status(401, message=f"Bad key {GATEWAY_KEY}"),
+                                   Fault.drop(), "redirect-to-other-host"],
+                         ids=["ok", "500", "401-echo", "drop", "redirect"])
+@pytest.mark.parametrize("action", ACTIONS)
+def test_gateway_headers_and_query_values_are_secrets_too(action, fault, emulator, azure_connection,
+                                                           quick_runtime, caplog, other_host):
+    if fault == "redirect-to-other-host":
+        fault = Fault.redirect(f"http://{other_host.address}/steal")
+    if fault is not None:
+        emulator.script(fault, times=3)
+    caplog.set_level(logging.DEBUG)
+    connection = {**azure_connection, "gateway_headers": {"Ocp-Apim-Subscription-Key": GATEWAY_KEY},
+                  "gateway_query": {"subscription-key": GATEWAY_QUERY_KEY}}
+    texts = run_any(quick_runtime, action, connection, inputs_for(action, connection))
+    assert emulator.requests[0].headers.get("ocp-apim-subscription-key") == GATEWAY_KEY
+    assert emulator.requests[0].query.get("subscription-key") == GATEWAY_QUERY_KEY
+    shown = formatted(caplog.records) + "\n".join(texts)
+    assert [secret for secret in (GATEWAY_KEY, GATEWAY_QUERY_KEY, API_KEY) if secret in shown] == []
+    assert other_host.seen == []
 
 
 # --- debug_request --------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from .images import create_image, edit_image, image_blob
 from .recording import RecordedRequest
 from .reply import JSON_TYPE, Reply, json_reply
 from .responses_api import ResponseStore, cancel_response, create_response, get_response
+from .tokens import TokenIssuer
 
 BLOB = "blob"  # image downloads: they stand for a storage URL, so no auth and no API headers
 
@@ -40,6 +41,9 @@ AZURE_DATED_VERSIONS = frozenset({
 # The v1 API's versions (its spec's AzureAIFoundryModelsApiVersion): v1 is also the default.
 AZURE_V1_VERSIONS = ("v1", "preview")
 AZURE_PREVIEW = "preview"
+# What Azure OpenAI answers a missing, unknown or expired Entra ID token.
+AZURE_TOKEN_REFUSED_MESSAGE = ("Unauthorized. Access token is missing, invalid, audience is incorrect "
+                               "(https://cognitiveservices.azure.com), or have expired.")
 
 
 @dataclass
@@ -73,6 +77,7 @@ class Service:
     deployment_models: Dict[str, str] = field(default_factory=dict)
     batches: BatchStore = field(init=False)
     responses: ResponseStore = field(default_factory=ResponseStore)
+    tokens: TokenIssuer = field(default_factory=TokenIssuer)
 
     def __post_init__(self) -> None:
         self.batches = BatchStore(self.files)
@@ -85,10 +90,15 @@ class Service:
             return json_reply(refusal.status, refusal.body(dialect if dialect != BLOB else OPENAI))
 
     def _answer(self, request: RecordedRequest, json_ok: bool, serial: int, dialect: str) -> Reply:
+        issued = self.tokens.answer(request, self.base_url)
+        if issued is not None:
+            return issued
         found = match_route(request.path)
         if found is None:
             return route_not_found(request, dialect)
         if dialect != BLOB and not self.authorized(request, dialect):
+            if dialect == AZURE and _bearer_token(request) is not None:
+                return json_reply(401, azure_error("401", AZURE_TOKEN_REFUSED_MESSAGE))
             return json_reply(401, unauthorized_body(dialect, presented_secret(request, dialect)))
         route, params = found
         handler = route.handlers.get(request.method)
@@ -138,7 +148,8 @@ class Service:
         if dialect == OPENAI:
             return bearer == self.api_key
         return request.headers.get("api-key") == self.api_key or (
-            bearer is not None and (bearer == self.api_key or bearer in self.bearer_tokens)
+            bearer is not None and (bearer == self.api_key or bearer in self.bearer_tokens
+                                    or self.tokens.is_valid(bearer))
         )
 
 

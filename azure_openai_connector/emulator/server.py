@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -20,6 +21,7 @@ from .quota import QuotaBook, QuotaSpec, deployment_of, estimated_tokens, metere
 from .recording import Headers, RecordedRequest, loose_json
 from .reply import SEND_NOTHING, SEND_TRUNCATED, Reply, json_reply
 from .routes import Service, dialect_for, match_route, typed_for_azure_v1
+from .tokens import TokenIssuer
 
 READY_TIMEOUT_SECONDS = 5.0
 STOP_JOIN_SECONDS = 5.0
@@ -76,6 +78,7 @@ class Emulator:
         quota_time_scale: float = 1.0,
         quota_clock: Callable[[], float] = time.monotonic,
         deployment_models: Optional[Mapping[str, str]] = None,
+        tls: Optional[ssl.SSLContext] = None,
     ) -> None:
         """`deployments`: the Azure deployment (and OpenAI model) names inference accepts, as
         names or as {name: model served}; others get 404 DeploymentNotFound / model_not_found.
@@ -91,6 +94,7 @@ class Emulator:
         self._service = Service(api_key=api_key, bearer_tokens=frozenset(bearer_tokens),
                                 deployments=deployment_table(deployments),
                                 deployment_models=dict(deployment_models or {}))
+        self._tls = tls  # a server-side context: serve https (azure-identity needs https authorities)
         self._lock = threading.Lock()
         self._requests: List[RecordedRequest] = []
         self._faults_served: List[Tuple[int, str]] = []
@@ -114,6 +118,7 @@ class Emulator:
         server_class = _Server6 if ":" in self._host else _Server
         server = server_class((self._host, self._port), _Handler)
         server.emulator = self
+        server.tls = self._tls
         self._server = server
         self._service.base_url = self.url
         serving = threading.Event()
@@ -180,7 +185,7 @@ class Emulator:
             raise RuntimeError("the emulator is not running; call start() first")
         port = self._server.server_address[1]
         host = f"[{self._host}]" if ":" in self._host else self._host
-        return f"http://{host}:{port}"
+        return f"{'https' if self._tls else 'http'}://{host}:{port}"
 
     @property
     def api_key(self) -> str:
@@ -191,6 +196,11 @@ class Emulator:
         """The known deployment names and their models (None: any name is accepted)."""
         table = self._service.deployments
         return dict(table) if table is not None else None
+
+    @property
+    def tokens(self) -> TokenIssuer:
+        """The emulator's token endpoint: its issued tokens, and `expire()` to revoke them early."""
+        return self._service.tokens
 
     @property
     def requests(self) -> List[RecordedRequest]:
@@ -311,6 +321,21 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 1024
     emulator: Emulator
+    tls: Optional[ssl.SSLContext] = None
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        # The TLS handshake happens here, on the connection's own thread, not in the accept loop.
+        if self.tls is None:
+            super().finish_request(request, client_address)
+            return
+        try:
+            secure = self.tls.wrap_socket(request, server_side=True)
+        except (OSError, ssl.SSLError):
+            return
+        try:
+            super().finish_request(secure, client_address)
+        finally:
+            secure.close()  # the plain socket was handed over to it
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # Clients that hang up mid-answer are normal under fault injection and load.

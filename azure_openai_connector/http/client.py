@@ -141,7 +141,7 @@ class HttpClient:
                      (self.connect_timeout, read_timeout or self.read_timeout), pacer)
         for attempt in range(1, policy.max_retries + 2):
             try:
-                return self._attempt(call, attempt)
+                return self._attempt_with_fresh_auth_on_401(call, attempt)
             except _ErrorStatus as answered:
                 failure: _FailedAttempt = answered
                 retryable = should_retry(answered.status, answered.headers, answered.api_error, policy)
@@ -163,9 +163,23 @@ class HttpClient:
                 self.sleep(delay)
         raise AssertionError("the last attempt returns or raises")  # pragma: no cover
 
+    def _attempt_with_fresh_auth_on_401(self, call: _Call, attempt: int) -> Response:
+        """One attempt; after a 401, when an auth plugin renews its token (revoked or expired
+        early), the same attempt once more: once per logical request, outside the retry policy."""
+        try:
+            return self._attempt(call, attempt)
+        except _ErrorStatus as answered:
+            if answered.status != 401 or call.auth_refreshed or not self._refresh_auth(call.sent_auth):
+                raise
+            call.auth_refreshed = True
+            self._report(answered.outgoing, answered.status, answered.started,
+                         answered.api_error.request_id, answered.error, True, 0.0)
+            logger.debug("auth token renewed after a 401; sending %s once more", call.method)
+            return self._attempt(call, attempt)
+
     def _attempt(self, call: _Call, attempt: int) -> Response:
         """One attempt: the 2xx Response, or _ErrorStatus / _NoAnswer carrying the typed error."""
-        auth = self._auth_headers()
+        auth = call.sent_auth = self._auth_headers()
         secrets = self.connection.secrets + credentials(auth.values())
         headers = {**call.headers, **auth}
         outgoing = self._announce(call.action, call.method, call.url, attempt, headers, secrets)
@@ -230,9 +244,21 @@ class HttpClient:
         return session.send(prepared, timeout=timeout, allow_redirects=False, proxies=session.proxies,
                             stream=session.stream, verify=session.verify, cert=session.cert)
 
+    def _refresh_auth(self, rejected: Dict[str, str]) -> bool:
+        """Ask the auth plugins for a fresh credential after a 401; True when one was renewed."""
+        if self.hooks is None:
+            from ..entra import renew_entra_token
+
+            return bool(renew_entra_token(self.connection, rejected))
+        return bool(self.hooks.request_auth_refresh(connection=self.connection, rejected_headers=rejected))
+
     def _auth_headers(self) -> Dict[str, str]:
         if self.hooks is None:
-            return self.connection.api_key_headers()
+            if self.connection.uses_api_key:
+                return self.connection.api_key_headers()
+            from ..entra import entra_auth_headers  # a client without plugins still signs in keyless
+
+            return dict(entra_auth_headers(self.connection) or {})
         supplied = self.hooks.request_auth_headers(connection=self.connection)
         return dict(supplied) if supplied else self.connection.api_key_headers()
 
@@ -272,7 +298,8 @@ class HttpClient:
 class _Call:
     """One logical request, as every attempt of it sends it."""
 
-    __slots__ = ("action", "method", "url", "data", "files", "params", "headers", "timeout", "pacer")
+    __slots__ = ("action", "method", "url", "data", "files", "params", "headers", "timeout", "pacer",
+                 "auth_refreshed", "sent_auth")
 
     def __init__(self, action: Optional[str], method: str, url: str, data: Any, files: Any,
                  params: Optional[Mapping[str, Any]], headers: Dict[str, str],
@@ -280,6 +307,8 @@ class _Call:
         self.action, self.method, self.url = action, method, url
         self.data, self.files, self.params, self.headers = data, files, params, headers
         self.timeout, self.pacer = timeout, pacer
+        self.auth_refreshed = False
+        self.sent_auth: Dict[str, str] = {}
 
 
 def _new_session(connection: Connection, pool_size: int) -> requests.Session:
@@ -293,5 +322,5 @@ def _new_session(connection: Connection, pool_size: int) -> requests.Session:
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json",
-                            **connection.default_headers()})
+                            **connection.default_headers(), **connection.gateway_headers()})
     return session

@@ -86,8 +86,8 @@ class PlaygroundApp:
         connector = raw["connector"]
         connection = connection_form(raw)
         # The server can supply the key, so the page's form may leave it empty.
-        connection["schema"]["required"] = [name for name in connection["schema"].get("required", ())
-                                            if name != "api_key"]
+        for part in [connection["schema"], *connection["schema"].get("dependencies", {}).get("auth", {}).get("oneOf", ())]:
+            part["required"] = [name for name in part.get("required", ()) if name != "api_key"]
         placeholder = ("(empty: the environment's key)" if self._env_connection is not None
                        else "(empty: the built-in emulator)")
         connection["uiSchema"].setdefault("api_key", {})["ui:placeholder"] = placeholder
@@ -116,7 +116,8 @@ class PlaygroundApp:
             raise PlaygroundError(400, "invalid_request", "'connection' must be an object")
         if not isinstance(inputs, dict):
             raise PlaygroundError(400, "invalid_request", "'inputs' must be an object")
-        secrets_seen = [self._emulator_key, (self._env_connection or {}).get("api_key"), connection.get("api_key")]
+        secrets_seen = [self._emulator_key, *(values.get(name) for values in (self._env_connection or {}, connection)
+                                              for name in ("api_key", "client_secret"))]
         connection, ran_on = self._resolve_connection(connection)
         runner = self._runner
         if runner is None:
@@ -139,7 +140,7 @@ class PlaygroundApp:
         return redact_json(answer, secrets_seen)
 
     def _resolve_connection(self, page: Dict[str, Any]) -> Tuple[Dict[str, Any], Dict[str, Any]]:
-        if page.get("api_key") not in (None, ""):
+        if page.get("api_key") not in (None, "") or page.get("auth") not in (None, "", "api_key"):
             service = "openai" if page.get("is_openai_key") else "azure"
             return page, {"source": "page", "service": service}
         if self._env_connection is not None:
