@@ -54,20 +54,26 @@ class Runtime:
         problems: List[Dict[str, str]] = []
         conn: Optional[Connection] = None
         values: Dict[str, Any] = {}
+        refused = False
         try:
             connection = self.dereferenced(connection)
             conn = self.connection(connection)
         except InputValidationError as exc:
             problems.extend(exc.errors)
+            refused = True
         try:
             values = spec.inputs.validated(inputs)
         except InputValidationError as exc:
             problems.extend(exc.errors)
+            refused = True
         handler = actions.handler(action)
-        if not problems and conn is not None:
+        if not refused and conn is not None:
             problems.extend(handler.check(values, conn, spec) if hasattr(handler, "check") else [])
-        if problems:
-            raise InputValidationError(_without_key(problems, connection), subject=_subject_of(problems))
+        if refused or problems or conn is None:
+            # A refusal is a refusal even if it listed nothing: never run the handler after one.
+            problems = _without_key(problems, connection) or [
+                {"path": "", "message": "was refused without a reason"}]
+            raise InputValidationError(problems, subject=_subject_of(problems))
         step = actions.Step(action=spec, connection=conn, client=self.client(conn),
                             pacer_factory=self.pacer_factory)
         return handler.run(step, values)
@@ -167,5 +173,6 @@ def _without_key(problems: List[Dict[str, str]],
     if not isinstance(key, str):
         return problems
     secrets = (key, key.strip())
-    return [{**problem, "message": redact(problem["message"], secrets)} for problem in problems]
+    return [{**problem, "path": redact(problem["path"], secrets), "message": redact(problem["message"], secrets)}
+            for problem in problems]
 
