@@ -12,10 +12,10 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Union
 
 from . import actions, process_state
 from .connection import Connection, connection_from_values, readable_connection_problems
-from .errors import InputValidationError
+from .errors import ConnectorError, InputValidationError
 from .http import HttpClient
 from .manifest import load_manifest
-from .redaction import redact
+from .redaction import hide_secrets, redact
 
 MAX_CACHED_CLIENTS = 32
 MAX_CACHED_CONNECTIONS = 256
@@ -76,7 +76,12 @@ class Runtime:
             raise InputValidationError(problems, subject=_subject_of(problems))
         step = actions.Step(action=spec, connection=conn, client=self.client(conn),
                             pacer_factory=self.pacer_factory)
-        return handler.run(step, values)
+        # Everything that leaves a step passes here: its result, or its error with every field.
+        try:
+            result = handler.run(step, values)
+        except ConnectorError as error:
+            raise hide_secrets(error, conn.secrets) from None
+        return hide_secrets(result, conn.secrets)
 
     def dereferenced(self, connection: Any) -> Any:
         """The connection values a "conn:NAME" reference stands for, from the `resolve_connection`
@@ -132,8 +137,9 @@ class Runtime:
             client = HttpClient(connection, hooks=self.hooks, **self.client_options)
             self._clients[key] = client
             if len(self._clients) > MAX_CACHED_CLIENTS:
-                # Not closed: a step on another thread may still be using it; its pool goes with it.
-                self._clients.popitem(last=False)
+                # Closing now is safe for a step still using it on another thread: the pools close
+                # their idle sockets at once and each busy one when it comes back.
+                self._clients.popitem(last=False)[1].close()
             return client
 
     def close(self) -> None:
