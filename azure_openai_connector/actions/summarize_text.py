@@ -56,7 +56,7 @@ def split_text(text: str, chunk_size: int) -> List[str]:
     current: List[str] = []
     length = 0
     for joiner, piece in _pieces(text.strip(), chunk_size, level=0, joiner=""):
-        if not current:
+        if not length:
             current, length = [piece], len(piece)
         elif length + len(joiner) + len(piece) <= chunk_size:
             current += (joiner, piece)
@@ -64,7 +64,7 @@ def split_text(text: str, chunk_size: int) -> List[str]:
         else:
             chunks.append("".join(current))
             current, length = [piece], len(piece)
-    if current:
+    if length:
         chunks.append("".join(current))
     return chunks
 
