@@ -6,12 +6,21 @@ shares its session and connection pool. Steps keep no other state: they are safe
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
-from typing import Any, Callable, Dict, List, Mapping, Optional, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
 
 from . import actions, process_state
-from .connection import Connection, connection_from_values, readable_connection_problems
+from .connection import (
+    ALLOWED_HOSTS_ENV,
+    ENDPOINT_POLICIES,
+    ENDPOINT_POLICY_ENV,
+    Connection,
+    connection_from_values,
+    endpoint_policy_problem,
+    readable_connection_problems,
+)
 from .errors import ConnectorError, InputValidationError
 from .http import HttpClient
 from .manifest import load_manifest
@@ -30,7 +39,15 @@ class Runtime:
     shared pacer of each batch step (default: a real-time AdaptivePacer)."""
 
     def __init__(self, *, hooks: Any = None, pacer_factory: Optional[Callable[[int], Any]] = None,
+                 endpoint_policy: Optional[str] = None, allowed_hosts: Optional[Sequence[str]] = None,
                  **client_options: Any) -> None:
+        # "public" (for hosts whose tenants type endpoints) or "open" (the default, for one user).
+        policy = endpoint_policy or os.environ.get(ENDPOINT_POLICY_ENV, "").strip().lower() or "open"
+        if policy not in ENDPOINT_POLICIES:
+            raise ValueError(f"endpoint_policy must be one of {ENDPOINT_POLICIES}, not {policy!r}")
+        self.endpoint_policy = policy
+        self.allowed_hosts = tuple(allowed_hosts if allowed_hosts is not None
+                                   else os.environ.get(ALLOWED_HOSTS_ENV, "").split(","))
         self.hooks = hooks
         self.pacer_factory = pacer_factory
         self.client_options = client_options
@@ -120,6 +137,9 @@ class Runtime:
             raise InputValidationError(readable_connection_problems(refused.errors, values),
                                        subject="connection") from None
         connection = connection_from_values(completed)
+        refusal = endpoint_policy_problem(connection.base_url, self.endpoint_policy, self.allowed_hosts)
+        if refusal:
+            raise InputValidationError([{"path": "connection/endpoint", "message": refusal}], subject="connection")
         if key is not None:
             if len(self._connections) >= MAX_CACHED_CONNECTIONS:
                 self._connections.clear()

@@ -343,3 +343,55 @@ def test_an_unknown_connection_field_named_after_the_key_is_hidden(emulator, qui
         quick.run("create_chat_completion", connection, CHAT)
     assert API_KEY not in json.dumps(caught.value.to_dict())
     assert {"path": "connection/***", "message": "is not a known field"} in caught.value.errors
+
+
+# --- endpoint policy ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("endpoint, reason", [
+    ("https://169.254.169.254", "not a public Azure OpenAI"),
+    ("https://10.0.0.7", "not a public Azure OpenAI"),
+    ("http://localhost:8080", "not a public Azure OpenAI"),
+    ("https://gateway.example.invalid", "not a public Azure OpenAI"),
+])
+def test_a_public_policy_refuses_hosts_outside_the_public_services(emulator, endpoint, reason):
+    runtime = Runtime(endpoint_policy="public")
+    with pytest.raises(InputValidationError) as caught:
+        runtime.run("create_chat_completion", {"api_key": API_KEY, "endpoint": endpoint}, CHAT)
+    [problem] = caught.value.errors
+    assert problem["path"] == "connection/endpoint"
+    assert reason in problem["message"]
+
+
+@pytest.mark.parametrize("host, address", [
+    ("localhost", "127.0.0.1"), ("127.0.0.2", "127.0.0.2"), ("169.254.169.254", "169.254.169.254"),
+    ("192.168.1.1", "192.168.1.1"),
+])
+def test_an_allowed_host_is_still_refused_when_it_resolves_to_a_non_public_address(emulator, host, address):
+    runtime = Runtime(endpoint_policy="public", allowed_hosts=[host])
+    scheme = "http" if host in ("localhost", "127.0.0.2") else "https"
+    with pytest.raises(InputValidationError) as caught:
+        runtime.run("create_chat_completion", {"api_key": API_KEY, "endpoint": f"{scheme}://{host}"}, CHAT)
+    [problem] = caught.value.errors
+    assert problem == {"path": "connection/endpoint",
+                       "message": f"resolves to {address}, which is not a public address"}
+    assert emulator.requests == []
+
+
+def test_the_policy_comes_from_the_environment(emulator, monkeypatch):
+    monkeypatch.setenv("AZURE_OPENAI_CONNECTOR_ENDPOINT_POLICY", "public")
+    runtime = Runtime()
+    with pytest.raises(InputValidationError):
+        runtime.run("create_chat_completion", {"api_key": API_KEY, "endpoint": emulator.url}, CHAT)
+    assert emulator.requests == []
+    monkeypatch.delenv("AZURE_OPENAI_CONNECTOR_ENDPOINT_POLICY")
+    open_runtime = Runtime()
+    try:
+        assert open_runtime.run("create_chat_completion", {"api_key": API_KEY, "endpoint": emulator.url}, CHAT)
+    finally:
+        open_runtime.close()
+
+
+def test_an_endpoint_with_a_backslash_is_always_refused(quick):
+    with pytest.raises(InputValidationError) as caught:
+        quick.run("create_chat_completion", {"api_key": API_KEY, "endpoint": "https://localhost\\.evil.com"}, CHAT)
+    assert caught.value.errors == [{"path": "connection/endpoint", "message": "must not contain a backslash"}]
