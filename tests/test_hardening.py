@@ -395,3 +395,52 @@ def test_an_endpoint_with_a_backslash_is_always_refused(quick):
     with pytest.raises(InputValidationError) as caught:
         quick.run("create_chat_completion", {"api_key": API_KEY, "endpoint": "https://localhost\\.evil.com"}, CHAT)
     assert caught.value.errors == [{"path": "connection/endpoint", "message": "must not contain a backslash"}]
+
+
+# --- playground ---------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def playground() -> Iterator[Any]:
+    from azure_openai_connector.playground.server import Playground
+
+    with Playground(environ={}) as pg:
+        yield pg
+
+
+def _playground_call(pg: Any, path: str, body: bytes, headers: Dict[str, str]) -> Any:
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", pg.port, timeout=60)
+    try:
+        connection.request("POST" if body else "GET", path, body=body or None,
+                           headers={"Host": f"127.0.0.1:{pg.port}", "Content-Type": "application/json", **headers})
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+RUN = json.dumps({"action": "create_chat_completion", "connection": {}, "inputs": {}}).encode()
+
+
+def test_the_playground_cookie_alone_does_not_run_a_step(playground):
+    cookie = {"Cookie": f"aoc_playground_{playground.port}={playground.token}"}
+    status, body = _playground_call(playground, "/api/run", RUN, cookie)
+    assert status == 403
+    assert json.loads(body)["error"]["message"] == "running a step needs the X-Playground-Token header"
+    status, _ = _playground_call(playground, "/api/run", RUN, {**cookie, "X-Playground-Token": playground.token})
+    assert status == 200
+
+
+def test_the_page_carries_the_token_for_its_header(playground):
+    cookie = {"Cookie": f"aoc_playground_{playground.port}={playground.token}"}
+    status, page = _playground_call(playground, "/", b"", cookie)
+    assert status == 200
+    assert f'<meta name="playground-token" content="{playground.token}">'.encode() in page
+
+
+def test_a_deeply_nested_playground_body_is_a_400(playground):
+    deep = b'{"action": "raw_request", "inputs": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    status, body = _playground_call(playground, "/api/run", deep, {"X-Playground-Token": playground.token})
+    assert status == 400
+    assert json.loads(body)["error"]["message"] == "the body is not valid JSON"
