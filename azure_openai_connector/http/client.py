@@ -302,11 +302,13 @@ class HttpClient:
             supplied = _call_plugin(impl, "request_auth_headers", connection=self.connection)
             if supplied is None:
                 continue
-            if not (isinstance(supplied, Mapping) and supplied and all(
+            if isinstance(supplied, Mapping) and not supplied:
+                break  # an empty answer has always meant "use the key"
+            if not (isinstance(supplied, Mapping) and all(
                     isinstance(name, str) and isinstance(value, str) for name, value in supplied.items())):
                 raise errors.ConnectorError(
                     f"The extension plugin {impl.plugin_name!r} returned auth headers that are not "
-                    f"a non-empty mapping of strings to strings (got {type(supplied).__name__})")
+                    f"a mapping of strings to strings (got {type(supplied).__name__})")
             return dict(supplied)
         return self.connection.api_key_headers()
 
