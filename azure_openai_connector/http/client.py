@@ -273,7 +273,7 @@ class HttpClient:
         session = self.session
         if files is not None or params or session.params or session.auth is not None or session.trust_env:
             return session.request(method, url, data=data, files=files, params=params, headers=headers,
-                                   timeout=timeout, allow_redirects=False, stream=True)
+                                   timeout=timeout, allow_redirects=False)
         prepared_url = self._prepared_urls.get(url)
         if prepared_url is None:
             probe = requests.PreparedRequest()
@@ -293,7 +293,7 @@ class HttpClient:
         prepared.prepare_auth(None, prepared_url)
         prepared.prepare_hooks(merge_hooks(default_hooks(), session.hooks))
         return session.send(prepared, timeout=timeout, allow_redirects=False, proxies=session.proxies,
-                            stream=True, verify=session.verify, cert=session.cert)
+                            stream=session.stream, verify=session.verify, cert=session.cert)
 
     def _auth_headers(self) -> Dict[str, str]:
         if self.hooks is None:
@@ -378,6 +378,8 @@ def _new_session(connection: Connection, pool_size: int) -> requests.Session:
     # Proxy and CA settings are read from the environment once, here, instead of on every
     # request (a quarter of a default Session's per-call cost); no netrc credentials either.
     session.trust_env = False
+    # Bodies are read by the client itself, a chunk at a time, under a size and time limit.
+    session.stream = True
     session.proxies.update(requests.utils.get_environ_proxies(connection.base_url))
     session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
     adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
