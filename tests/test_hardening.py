@@ -195,35 +195,6 @@ def test_an_infinite_retry_after_is_no_wait_and_output_stays_strict_json(upstrea
     _strict(caught.value.to_dict())
 
 
-class _PauseRecorder:
-    """A pacer that records what the HTTP layer reports after each attempt."""
-
-    def __init__(self) -> None:
-        self.reports: list = []
-
-    def before_attempt(self) -> None:
-        pass
-
-    def after_attempt(self, status: Any, retry_after: Any) -> None:
-        self.reports.append((status, retry_after))
-
-
-def test_a_refused_retry_after_does_not_pause_a_batch(upstream, hostile):
-    from azure_openai_connector.http import HttpClient, RetryPolicy
-
-    connection = Runtime().connection(hostile)
-    client = HttpClient(connection, sleep=RecordedSleep())
-    pacer = _PauseRecorder()
-    try:
-        with pytest.raises(RateLimitError) as caught:
-            client.request("GET", upstream.url + "/retry-after-day", retry=RetryPolicy(max_retries=3),
-                           pacer=pacer)
-    finally:
-        client.close()
-    assert caught.value.retry_after == 86400.0
-    assert pacer.reports == [(None, None)]  # the pacer is not told to pause for a day
-
-
 @pytest.mark.parametrize("route, code", [
     ("deep-json", "invalid_json"), ("nan-json", "invalid_json"),
 ])

@@ -191,7 +191,7 @@ class PlaygroundHandler(BaseHTTPRequestHandler):
             return
         page = self.server.app.static("index.html") or b""
         # The page's script sends the token back in a header; the token is URL-safe base64.
-        meta = f'<meta name="playground-token" content="{self.server.app.token}">'.encode("ascii")
+        meta = f'<meta name="playground-token" content="{self.server.token}">'.encode("ascii")
         page = page.replace(b'<meta charset="utf-8">', b'<meta charset="utf-8">\n  ' + meta, 1)
         self._send(200, page, "text/html; charset=utf-8")
 
