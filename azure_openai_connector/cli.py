@@ -53,6 +53,9 @@ def _load_json_argument(text: str, name: str) -> Any:
             with open(text[1:], encoding="utf-8") as handle:
                 return json.load(handle)
         return json.loads(text)
+    except RecursionError:  # json's decoder recurses once per level: a hostile depth ends here
+        raise InputValidationError([{"path": name, "message": "is JSON nested too deeply"}],
+                                   subject="arguments") from None
     except (OSError, ValueError) as exc:
         raise InputValidationError([{"path": name, "message": f"is not valid JSON or a readable @file: {exc}"}],
                                    subject="arguments") from None
@@ -69,6 +72,9 @@ def _parse_assignments(assignments: Sequence[str], fields: Dict[str, Any]) -> Di
         try:
             values[name] = json.loads(raw)
             continue
+        except RecursionError:
+            raise InputValidationError([{"path": f"--input {name}", "message": "is JSON nested too deeply"}],
+                                       subject="arguments") from None
         except ValueError:
             values[name] = raw  # a bare word is a string
         kinds = fields.get(name, {}).get("type")

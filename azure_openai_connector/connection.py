@@ -411,6 +411,9 @@ def _exception_chain(exc: BaseException) -> List[BaseException]:
 
 
 def _normalise_endpoint(endpoint: str, is_openai: bool) -> Tuple[str, Optional[str]]:
+    if "\\" in endpoint:
+        # urlsplit reads "https://localhost\\.evil.com" as one host, urllib3 as another.
+        return "", "must not contain a backslash"
     try:
         parts = urlsplit(endpoint.strip())
         host = parts.hostname
@@ -433,3 +436,38 @@ def _normalise_endpoint(endpoint: str, is_openai: bool) -> Tuple[str, Optional[s
                 path = path[: -len(suffix)]
                 break
     return f"{parts.scheme.lower()}://{parts.netloc}{path}", None
+
+
+#: The environment variable a multi-tenant host sets to "public" to restrict endpoints.
+ENDPOINT_POLICY_ENV = "AZURE_OPENAI_CONNECTOR_ENDPOINT_POLICY"
+#: Extra host names a "public" policy accepts (comma-separated), such as a company's gateway.
+ALLOWED_HOSTS_ENV = "AZURE_OPENAI_CONNECTOR_ALLOWED_HOSTS"
+ENDPOINT_POLICIES = ("open", "public")
+#: The host suffixes of the public Azure OpenAI, Azure AI and OpenAI services.
+PUBLIC_HOST_SUFFIXES = (".openai.azure.com", ".cognitiveservices.azure.com", ".services.ai.azure.com",
+                        ".openai.azure.us", ".cognitiveservices.azure.us", ".openai.azure.cn",
+                        ".cognitiveservices.azure.cn")
+PUBLIC_HOSTS = ("api.openai.com",)
+
+
+def endpoint_policy_problem(base_url: str, policy: str, allowed_hosts: Tuple[str, ...] = ()) -> Optional[str]:
+    """Why a "public" policy refuses this endpoint, or None. For a host whose tenants type the
+    endpoint: only the public services' hosts (and `allowed_hosts`), and never an address that
+    resolves to a loopback, private, link-local or otherwise non-public network."""
+    if policy == "open":
+        return None
+    host = (urlsplit(base_url).hostname or "").rstrip(".").lower()
+    allowed = {name.strip().rstrip(".").lower() for name in allowed_hosts if name.strip()}
+    if not (host in PUBLIC_HOSTS or host in allowed or host.endswith(PUBLIC_HOST_SUFFIXES)):
+        return "is not a public Azure OpenAI, Azure AI or OpenAI host, nor an allowed one"
+    import socket  # only a host with the policy on resolves names
+
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)}
+    except (OSError, UnicodeError):
+        return "does not resolve to an address"
+    for address in sorted(addresses):
+        ip = ipaddress.ip_address(address.split("%")[0])
+        if not ip.is_global or ip.is_multicast:
+            return f"resolves to {address}, which is not a public address"
+    return None

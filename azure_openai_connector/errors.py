@@ -114,6 +114,9 @@ class InputValidationError(ConnectorError):
     kind = "invalid_input"
 
     def __init__(self, errors: List[Dict[str, str]], *, subject: str = "inputs") -> None:
+        if not errors:
+            # "Invalid, with no problem listed" must never be read as valid by a caller.
+            raise ValueError("InputValidationError needs at least one problem")
         self.errors = errors
         # A path that only repeats the subject ("Invalid action: action: ...") is left out.
         listed = "; ".join(e["message"] if e["path"] == subject else f"{e['path'] or '(root)'}: {e['message']}"

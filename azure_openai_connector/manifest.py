@@ -19,7 +19,7 @@ from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Tuple
 
 from .errors import InputValidationError, ManifestError
 from .process_state import ProcessSingleton
-from .validation import SchemaValidator
+from .validation import SchemaValidator, json_value_problems
 
 MANIFEST_FILE = "connector.yaml"
 MANIFEST_SCHEMA_FILE = "manifest.schema.json"
@@ -74,6 +74,10 @@ class Form:
         """The completed values with the names the user chose (`.given`), or InputValidationError
         listing every problem with its path."""
         set_values = self._set_values(values)
+        unfit = json_value_problems(set_values, prefix)
+        if unfit:
+            # Checked first: jsonschema accepts NaN and recurses without bound.
+            raise InputValidationError(unfit, subject=subject)
         completed = self._with_defaults(set_values)
         if self.validator.is_valid(completed):
             for name in self.integer_fields:
@@ -83,7 +87,8 @@ class Form:
                     completed[name] = int(value)
             given = frozenset(name for name in set_values if not self.is_default(name, completed[name]))
             return ValidatedInputs(completed, given)
-        problems = self.validator.errors(completed)
+        problems = self.validator.errors(completed) or [
+            {"path": "", "message": "was refused by the fast check and accepted by jsonschema"}]
         if prefix:
             problems = [{"path": f"{prefix}/{p['path']}" if p["path"] else prefix,
                          "message": p["message"]} for p in problems]

@@ -6,10 +6,12 @@ hides a key hides it the same way.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import weakref
 from typing import Any, Dict, Iterable, Mapping, Protocol, Tuple
+from urllib.parse import quote, quote_plus
 
 from . import process_state
 from .process_state import ProcessSingleton
@@ -22,16 +24,62 @@ MIN_SECRET_LENGTH = 4
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
-    """Replace every secret in `text`, also where it appears escaped as by repr() (exception
-    texts quote values that way, so "key\\n" would otherwise show the key)."""
+    """Replace every secret in `text`, also in the forms a secret takes on its way out: escaped as
+    by repr() (exception texts quote values that way), JSON-escaped (a key holding `"` or `\\`),
+    and percent-encoded (a key holding `+`, `/`, `=` or `%` in a logged URL)."""
     for secret in secrets:
         if secret and len(secret) >= MIN_SECRET_LENGTH:
-            if secret in text:
-                text = text.replace(secret, REDACTED)
-            escaped = repr(secret)[1:-1]
-            if escaped != secret and escaped in text:
-                text = text.replace(escaped, REDACTED)
+            for form in encoded_forms(secret):
+                if form in text:
+                    text = text.replace(form, REDACTED)
     return text
+
+
+def encoded_forms(secret: str) -> Tuple[str, ...]:
+    """The secret and every spelling of it the connector or a server may print, longest first."""
+    forms = _FORMS_CACHE.get(secret)
+    if forms is None:
+        spellings = {secret, repr(secret)[1:-1], json.dumps(secret)[1:-1],
+                     json.dumps(secret, ensure_ascii=False)[1:-1],
+                     quote(secret, safe=""), quote(secret, safe="/"), quote_plus(secret)}
+        spellings |= {spelling.lower() for spelling in spellings if "%" in spelling}
+        forms = tuple(sorted((form for form in spellings if form), key=len, reverse=True))
+        if len(_FORMS_CACHE) > 1024:
+            _FORMS_CACHE.clear()
+        _FORMS_CACHE[secret] = forms
+    return forms
+
+
+_FORMS_CACHE: Dict[str, Tuple[str, ...]] = {}
+
+
+def redact_bytes(content: bytes, secrets: Iterable[str]) -> bytes:
+    """`content` with every secret's UTF-8 bytes hidden: a binary answer echoing the key must not
+    carry it out base64-encoded, where no text redaction can see it."""
+    for secret in secrets:
+        if secret and len(secret) >= MIN_SECRET_LENGTH:
+            for form in encoded_forms(secret):
+                encoded = form.encode("utf-8", "surrogatepass")
+                if encoded in content:
+                    content = content.replace(encoded, REDACTED.encode())
+    return content
+
+
+def hide_secrets(value: Any, secrets: Iterable[str]) -> Any:
+    """The one place every outgoing value passes: a step's result (JSON), or an error, whose
+    message, fields (code, param, type, request id) and details are all redacted in place."""
+    secrets = tuple(secret for secret in secrets if isinstance(secret, str) and secret)
+    if not secrets:
+        return value
+    if isinstance(value, BaseException):
+        for name, member in list(vars(value).items()):
+            if isinstance(member, str):
+                setattr(value, name, redact(member, secrets))
+            elif isinstance(member, (dict, list, tuple)):
+                setattr(value, name, redact_json(member, secrets))
+        value.args = tuple(redact(arg, secrets) if isinstance(arg, str) else arg for arg in value.args)
+        return value
+    return redact_json(value, secrets)
 
 
 def redact_headers(headers: Mapping[str, str], secrets: Iterable[str] = ()) -> Dict[str, str]:
@@ -113,7 +161,9 @@ class _UrllibRedactingFilter(logging.Filter):
 def _installed_urllib_filter() -> _UrllibRedactingFilter:
     installed = _UrllibRedactingFilter()
     process_state.renew_after_fork(installed)
-    logging.getLogger("urllib3.connectionpool").addFilter(installed)
+    # Both loggers print request lines: connectionpool the URL, connection the request target.
+    for name in ("urllib3.connectionpool", "urllib3.connection"):
+        logging.getLogger(name).addFilter(installed)
     return installed
 
 

@@ -6,16 +6,25 @@ shares its session and connection pool. Steps keep no other state: they are safe
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
-from typing import Any, Callable, Dict, List, Mapping, Optional, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
 
 from . import actions, process_state
-from .connection import Connection, connection_from_values, readable_connection_problems
-from .errors import InputValidationError
+from .connection import (
+    ALLOWED_HOSTS_ENV,
+    ENDPOINT_POLICIES,
+    ENDPOINT_POLICY_ENV,
+    Connection,
+    connection_from_values,
+    endpoint_policy_problem,
+    readable_connection_problems,
+)
+from .errors import ConnectorError, InputValidationError
 from .http import HttpClient
 from .manifest import load_manifest
-from .redaction import redact
+from .redaction import hide_secrets, redact
 
 MAX_CACHED_CLIENTS = 32
 MAX_CACHED_CONNECTIONS = 256
@@ -30,7 +39,15 @@ class Runtime:
     shared pacer of each batch step (default: a real-time AdaptivePacer)."""
 
     def __init__(self, *, hooks: Any = None, pacer_factory: Optional[Callable[[int], Any]] = None,
+                 endpoint_policy: Optional[str] = None, allowed_hosts: Optional[Sequence[str]] = None,
                  **client_options: Any) -> None:
+        # "public" (for hosts whose tenants type endpoints) or "open" (the default, for one user).
+        policy = endpoint_policy or os.environ.get(ENDPOINT_POLICY_ENV, "").strip().lower() or "open"
+        if policy not in ENDPOINT_POLICIES:
+            raise ValueError(f"endpoint_policy must be one of {ENDPOINT_POLICIES}, not {policy!r}")
+        self.endpoint_policy = policy
+        self.allowed_hosts = tuple(allowed_hosts if allowed_hosts is not None
+                                   else os.environ.get(ALLOWED_HOSTS_ENV, "").split(","))
         self.hooks = hooks
         self.pacer_factory = pacer_factory
         self.client_options = client_options
@@ -54,23 +71,34 @@ class Runtime:
         problems: List[Dict[str, str]] = []
         conn: Optional[Connection] = None
         values: Dict[str, Any] = {}
+        refused = False
         try:
             connection = self.dereferenced(connection)
             conn = self.connection(connection)
         except InputValidationError as exc:
             problems.extend(exc.errors)
+            refused = True
         try:
             values = spec.inputs.validated(inputs)
         except InputValidationError as exc:
             problems.extend(exc.errors)
+            refused = True
         handler = actions.handler(action)
-        if not problems and conn is not None:
+        if not refused and conn is not None:
             problems.extend(handler.check(values, conn, spec) if hasattr(handler, "check") else [])
-        if problems:
-            raise InputValidationError(_without_key(problems, connection), subject=_subject_of(problems))
+        if refused or problems or conn is None:
+            # A refusal is a refusal even if it listed nothing: never run the handler after one.
+            problems = _without_key(problems, connection) or [
+                {"path": "", "message": "was refused without a reason"}]
+            raise InputValidationError(problems, subject=_subject_of(problems))
         step = actions.Step(action=spec, connection=conn, client=self.client(conn),
                             pacer_factory=self.pacer_factory)
-        return handler.run(step, values)
+        # Everything that leaves a step passes here: its result, or its error with every field.
+        try:
+            result = handler.run(step, values)
+        except ConnectorError as error:
+            raise hide_secrets(error, conn.secrets) from None
+        return hide_secrets(result, conn.secrets)
 
     def dereferenced(self, connection: Any) -> Any:
         """The connection values a "conn:NAME" reference stands for, from the `resolve_connection`
@@ -109,6 +137,9 @@ class Runtime:
             raise InputValidationError(readable_connection_problems(refused.errors, values),
                                        subject="connection") from None
         connection = connection_from_values(completed)
+        refusal = endpoint_policy_problem(connection.base_url, self.endpoint_policy, self.allowed_hosts)
+        if refusal:
+            raise InputValidationError([{"path": "connection/endpoint", "message": refusal}], subject="connection")
         if key is not None:
             if len(self._connections) >= MAX_CACHED_CONNECTIONS:
                 self._connections.clear()
@@ -126,8 +157,9 @@ class Runtime:
             client = HttpClient(connection, hooks=self.hooks, **self.client_options)
             self._clients[key] = client
             if len(self._clients) > MAX_CACHED_CLIENTS:
-                # Not closed: a step on another thread may still be using it; its pool goes with it.
-                self._clients.popitem(last=False)
+                # Closing now is safe for a step still using it on another thread: the pools close
+                # their idle sockets at once and each busy one when it comes back.
+                self._clients.popitem(last=False)[1].close()
             return client
 
     def close(self) -> None:
@@ -172,5 +204,6 @@ def _without_key(problems: List[Dict[str, str]],
     secrets = tuple(form for value in values if isinstance(value, str) for form in (value, value.strip()))
     if not secrets:
         return problems
-    return [{**problem, "message": redact(problem["message"], secrets)} for problem in problems]
+    return [{**problem, "path": redact(problem["path"], secrets), "message": redact(problem["message"], secrets)}
+            for problem in problems]
 

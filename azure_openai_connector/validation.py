@@ -471,3 +471,57 @@ def _rule_name(schema: Any, schema_path: Any) -> Optional[str]:
         if isinstance(node, dict) and "x-rule" in node:
             name = node["x-rule"]
     return name
+
+
+#: Deeper values are refused: Python's own JSON, copy and repr recurse, and stop near 1,000.
+MAX_JSON_DEPTH = 100
+#: Python refuses to turn a longer integer into text (sys.get_int_max_str_digits's default).
+MAX_INTEGER_DIGITS = 4300
+_INTEGER_LIMIT = 10 ** MAX_INTEGER_DIGITS
+
+
+def json_value_problems(value: Any, prefix: str = "") -> List[Dict[str, str]]:
+    """Every part of `value` that cannot travel as strict JSON text in UTF-8, with its path: NaN
+    and infinities, lone surrogates, integers too long to print, non-string object keys, and
+    nesting deeper than MAX_JSON_DEPTH. Iterative, so a hostile depth cannot exhaust the stack;
+    the schema check runs after this one and may then recurse safely."""
+    problems: List[Dict[str, str]] = []
+    pending: List[Tuple[str, Any, int]] = [(prefix, value, 0)]
+    while pending:
+        path, item, depth = pending.pop()
+        if isinstance(item, str):
+            if _has_lone_surrogate(item):
+                problems.append({"path": path, "message": "holds a lone surrogate (not valid Unicode text)"})
+        elif isinstance(item, bool) or item is None:
+            continue
+        elif isinstance(item, int):
+            if abs(item) >= _INTEGER_LIMIT:
+                problems.append({"path": path, "message": f"is an integer longer than {MAX_INTEGER_DIGITS} digits"})
+        elif isinstance(item, float):
+            if item != item or item in (float("inf"), float("-inf")):
+                problems.append({"path": path, "message": "must be a finite number (NaN and Infinity are not JSON)"})
+        elif isinstance(item, (dict, list, tuple)):
+            if depth >= MAX_JSON_DEPTH:
+                problems.append({"path": path, "message": f"is nested more than {MAX_JSON_DEPTH} levels deep"})
+                continue
+            if isinstance(item, dict):
+                for key, member in item.items():
+                    if not isinstance(key, str):
+                        problems.append({"path": path, "message": f"has a key that is not a string ({type(key).__name__})"})
+                        continue
+                    shown_key = key if not _has_lone_surrogate(key) else key.encode("utf-8", "backslashreplace").decode()
+                    if shown_key != key:
+                        problems.append({"path": _join(path, shown_key), "message": "has a key holding a lone surrogate"})
+                    pending.append((_join(path, shown_key), member, depth + 1))
+            else:
+                pending.extend((_join(path, str(index)), member, depth + 1) for index, member in enumerate(item))
+    problems.sort(key=lambda problem: problem["path"])
+    return problems
+
+
+def _has_lone_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False

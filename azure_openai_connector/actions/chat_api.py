@@ -50,8 +50,7 @@ def checked_answer(answer: Any, *, status: int, request_id: Optional[str], attem
     answer's id, usage and prompt filter results). (Batch results deliver the same bodies inside
     their output lines.)"""
     choices = answer.get("choices") if isinstance(answer, dict) else None
-    if not isinstance(choices, list) or not choices or not all(
-            isinstance(choice, dict) and isinstance(choice.get("message"), dict) for choice in choices):
+    if not isinstance(choices, list) or not choices or not all(_is_choice(choice) for choice in choices):
         raise InvalidResponseError("The chat answer has no choices with a message",
                                    status=status, code="missing_choices",
                                    request_id=request_id, attempts=attempts)
@@ -98,6 +97,15 @@ def allowed_values(message: str) -> List[str]:
 def _input_path(param: str) -> str:
     """"messages[0].content" -> "messages/0/content"."""
     return re.sub(r"\[(\d+)\]", r"/\1", param).replace(".", "/")
+
+
+def _is_choice(choice: Any) -> bool:
+    """A choice as the contract types it: an integer index, a message whose content is text or null."""
+    if not (isinstance(choice, dict) and isinstance(choice.get("message"), dict)):
+        return False
+    index = choice.get("index", 0)
+    content = choice["message"].get("content")
+    return type(index) is int and (content is None or isinstance(content, str))
 
 
 def user_messages(prompt: str, system: Optional[str] = None) -> List[Dict[str, str]]:

@@ -18,7 +18,7 @@ from ..connection import Connection
 from ..errors import InputValidationError
 from ..http import RetryPolicy, Response
 from ..manifest import Action
-from ..redaction import redact, redact_headers
+from ..redaction import redact, redact_bytes, redact_headers
 from . import Step
 
 logger = logging.getLogger(__name__)
@@ -204,7 +204,8 @@ def run(step: Step, inputs: Dict[str, Any]) -> Dict[str, Any]:
         method, url, data=body.data, headers=headers,
         files=multipart_fields(body) if body.is_multipart else None,
         read_timeout=inputs["timeout"] / 1000 if "timeout" in inputs else None,
-        retry=retry_policy(inputs), action=step.action.key)
+        retry=retry_policy(inputs), action=step.action.key,
+        max_response_bytes=inputs.get("max_response_bytes"))
     return response_result(response, inputs["response_type"], connection.secrets)
 
 
@@ -244,12 +245,14 @@ def response_result(response: Response, response_type: str, secrets: Tuple[str, 
     return {"status": response.status,
             "headers": redact_headers(response.headers, secrets),
             "content_type": content_type,
-            "data": response_data(response, response_type, content_type)}
+            "data": response_data(response, response_type, content_type, secrets)}
 
 
-def response_data(response: Response, response_type: str, content_type: Optional[str]) -> Any:
+def response_data(response: Response, response_type: str, content_type: Optional[str],
+                  secrets: Tuple[str, ...] = ()) -> Any:
     if response_type == "binary":
-        return base64.b64encode(response.content).decode("ascii")
+        # Hidden before encoding: once in base64, no text redaction can find an echoed key.
+        return base64.b64encode(redact_bytes(response.content, secrets)).decode("ascii")
     if response_type == "text":
         return response.content.decode(charset(content_type), errors="replace")
     # HEAD and 204 answers have no body to parse.

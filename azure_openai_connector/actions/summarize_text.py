@@ -51,16 +51,21 @@ def split_text(text: str, chunk_size: int) -> List[str]:
     """Chunks of at most `chunk_size` characters, packed greedily from whole paragraphs, else
     sentences, else words; only a word longer than `chunk_size` is cut. Blank text gives []."""
     chunks: List[str] = []
-    current = ""
+    # The chunk being packed, as parts and a running length: growing one string by copying it
+    # for every piece made splitting cost text length times chunk size.
+    current: List[str] = []
+    length = 0
     for joiner, piece in _pieces(text.strip(), chunk_size, level=0, joiner=""):
-        joined = current + joiner + piece if current else piece
-        if len(joined) <= chunk_size:
-            current = joined
+        if not length:
+            current, length = [piece], len(piece)
+        elif length + len(joiner) + len(piece) <= chunk_size:
+            current += (joiner, piece)
+            length += len(joiner) + len(piece)
         else:
-            chunks.append(current)
-            current = piece
-    if current:
-        chunks.append(current)
+            chunks.append("".join(current))
+            current, length = [piece], len(piece)
+    if length:
+        chunks.append("".join(current))
     return chunks
 
 

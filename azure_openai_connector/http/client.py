@@ -10,6 +10,7 @@ import time
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from requests.cookies import RequestsCookieJar, merge_cookies
 from requests.hooks import default_hooks
@@ -18,7 +19,7 @@ from requests.structures import CaseInsensitiveDict
 
 from .. import errors, process_state
 from ..connection import Connection
-from ..redaction import credentials, hide_secrets_from_urllib3_logs, redact, redact_headers
+from ..redaction import credentials, hide_secrets, hide_secrets_from_urllib3_logs, redact, redact_headers
 from ..version import __version__
 from .error_mapping import error_from_response, transport_error
 from .messages import Exchange, OutgoingRequest, Pacer, Response, RetryPolicy, request_id_of
@@ -30,6 +31,11 @@ logger = logging.getLogger("azure_openai_connector.http")
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 600.0
 POOL_SIZE = 64
+#: The most an answer may hold once decompressed, unless the Runtime or the step says otherwise:
+#: room for the largest image answers, far below what would take a worker's memory.
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+# Bytes asked of the socket per read; urllib3 decompresses no more than this per read either.
+READ_CHUNK = 64 * 1024
 MAX_PREPARED_URLS = 256
 USER_AGENT = f"azure-openai-connector/{__version__} python-requests/{requests.__version__}"
 
@@ -78,6 +84,7 @@ class HttpClient:
         pool_size: int = POOL_SIZE,
         connect_timeout: float = CONNECT_TIMEOUT,
         read_timeout: float = READ_TIMEOUT,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
@@ -87,6 +94,7 @@ class HttpClient:
         self.hooks = hooks
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
+        self.max_response_bytes = max_response_bytes
         self.sleep = sleep
         self.clock = clock
         self.wall_clock = wall_clock
@@ -130,15 +138,24 @@ class HttpClient:
         retry: Optional[RetryPolicy] = None,
         action: Optional[str] = None,
         pacer: Optional[Pacer] = None,
+        max_response_bytes: Optional[int] = None,
     ) -> Response:
-        """Send one logical request, retrying per `retry`; return the 2xx answer or raise."""
+        """Send one logical request, retrying per `retry`; return the 2xx answer or raise.
+
+        Each attempt must finish (answer read to its end) within connect plus read timeout, and
+        the whole request within what its attempts and their waits may take: a server trickling
+        a byte at a time cannot keep a step alive, as the per-read timeout alone would let it."""
         policy = retry or RetryPolicy()
         request_headers = dict(headers or {})
         if json_body is not None:
             data = json.dumps(json_body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
             request_headers["Content-Type"] = "application/json"
-        call = _Call(action, method, url, data, files, params, request_headers,
-                     (self.connect_timeout, read_timeout or self.read_timeout), pacer)
+        timeout = (self.connect_timeout, read_timeout or self.read_timeout)
+        attempt_limit = timeout[0] + timeout[1]
+        step_deadline = self.clock() + (policy.max_retries + 1) * attempt_limit + policy.max_retries * max(
+            policy.max_delay, policy.max_retry_after)
+        call = _Call(action, method, url, data, files, params, request_headers, timeout, pacer,
+                     max_response_bytes or self.max_response_bytes, attempt_limit, policy)
         for attempt in range(1, policy.max_retries + 2):
             try:
                 return self._attempt_with_fresh_auth_on_401(call, attempt)
@@ -149,7 +166,8 @@ class HttpClient:
                 failure = unanswered
                 retryable = isinstance(unanswered.error, errors.ApiConnectionError)
             delay = retry_delay(policy, attempt, failure.retry_after, self.random_fraction) if retryable else None
-            will_retry = delay is not None and attempt <= policy.max_retries
+            will_retry = (delay is not None and attempt <= policy.max_retries
+                          and self.clock() + delay < step_deadline)
             error = failure.error
             self._report(failure.outgoing, failure.status, failure.started,
                          getattr(error, "request_id", None), error, will_retry, delay)
@@ -192,22 +210,69 @@ class HttpClient:
         try:
             raw = self._send(call.method, call.url, data=call.data, files=call.files, params=call.params,
                              headers=headers, timeout=call.timeout)
+            content = None
+            try:
+                content = self._read_body(raw, call, started, attempt)
+            finally:
+                if content is None:
+                    raw.close()  # a body left unread: its connection cannot serve another request
+                else:
+                    raw.raw.release_conn()
             status = raw.status_code
             if status < 300:
-                result = Response(status=status, headers=raw.headers, content=raw.content,
+                result = Response(status=status, headers=raw.headers, content=content,
                                   request_id=request_id_of(raw.headers), attempts=attempt,
                                   elapsed=self.clock() - started, url=call.url)
                 self._report(outgoing, status, started, result.request_id, None, False, None)
                 return result
             retry_after = parse_retry_after(raw.headers, wall_clock=self.wall_clock)
-            error = error_from_response(status, raw.headers, raw.content, attempts=attempt,
+            error = error_from_response(status, raw.headers, content, attempts=attempt,
                                         secrets=secrets, wall_clock=self.wall_clock)
             raise _ErrorStatus(error, outgoing, started, status, raw.headers, retry_after)
         except requests.RequestException as exc:
             raise _NoAnswer(transport_error(exc, attempt, secrets), outgoing, started) from None
+        except errors.ConnectorError as refused:  # too large, or past the attempt's deadline
+            raise _NoAnswer(hide_secrets(refused, secrets), outgoing, started) from None
         finally:
             if pacer is not None:
                 pacer.after_attempt(status, retry_after, None if status is None else raw.headers)
+
+    def _read_body(self, raw: requests.Response, call: "_Call", started: float, attempt: int) -> bytes:
+        """The whole body, decompressed, read a chunk at a time: refused once it passes the
+        call's size limit (counted after decompression, so a gzip bomb stops early) or once the
+        attempt's total time is up."""
+        limit = call.max_response_bytes
+        declared = raw.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit and "content-encoding" not in raw.headers:
+            raise self._too_large(raw, limit, attempt)
+        chunks = []
+        size = 0
+        stream = raw.raw
+        for _ in range(limit + 2):  # each read brings at least one byte or ends the body
+            if self.clock() - started > call.attempt_limit:
+                raise errors.ApiTimeoutError(
+                    f"The service did not finish its answer within {call.attempt_limit:g} s", attempts=attempt)
+            try:
+                chunk = stream.read1(READ_CHUNK, decode_content=True)
+            except urllib3.exceptions.ReadTimeoutError as exc:
+                raise requests.exceptions.ReadTimeout(exc) from None
+            except urllib3.exceptions.DecodeError as exc:
+                raise requests.exceptions.ContentDecodingError(exc) from None
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                raise requests.exceptions.ChunkedEncodingError(exc) from None
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > limit:
+                raise self._too_large(raw, limit, attempt)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    @staticmethod
+    def _too_large(raw: requests.Response, limit: int, attempt: int) -> errors.InvalidResponseError:
+        return errors.InvalidResponseError(
+            f"The service's answer is larger than the limit of {limit} bytes", status=raw.status_code,
+            code="response_too_large", request_id=request_id_of(raw.headers), attempts=attempt)
 
     def _send(self, method: str, url: str, *, data: Any, files: Any, params: Any,
               headers: Dict[str, str], timeout: Tuple[float, float]) -> requests.Response:
@@ -259,8 +324,19 @@ class HttpClient:
             from ..entra import entra_auth_headers  # a client without plugins still signs in keyless
 
             return dict(entra_auth_headers(self.connection) or {})
-        supplied = self.hooks.request_auth_headers(connection=self.connection)
-        return dict(supplied) if supplied else self.connection.api_key_headers()
+        for impl in reversed(self.hooks.request_auth_headers.get_hookimpls()):  # pluggy's order
+            supplied = _call_plugin(impl, "request_auth_headers", connection=self.connection)
+            if supplied is None:
+                continue
+            if isinstance(supplied, Mapping) and not supplied:
+                break  # an empty answer has always meant "use the key"
+            if not (isinstance(supplied, Mapping) and all(
+                    isinstance(name, str) and isinstance(value, str) for name, value in supplied.items())):
+                raise errors.ConnectorError(
+                    f"The extension plugin {impl.plugin_name!r} returned auth headers that are not "
+                    f"a mapping of strings to strings (got {type(supplied).__name__})")
+            return dict(supplied)
+        return self.connection.api_key_headers()
 
     def _announce(self, action: Optional[str], method: str, url: str, attempt: int,
                   headers: Dict[str, str], secrets: Tuple[str, ...]) -> Optional[OutgoingRequest]:
@@ -277,7 +353,8 @@ class HttpClient:
         if debug:
             logger.debug("%s %s attempt %d headers=%s", method, outgoing.url, attempt, outgoing.headers)
         if observed:
-            self.hooks.http_request_started(request=outgoing)
+            for impl in reversed(self.hooks.http_request_started.get_hookimpls()):
+                _call_plugin(impl, "http_request_started", request=outgoing)
         return outgoing
 
     def _report(self, outgoing: Optional[OutgoingRequest], status: Optional[int], started: float,
@@ -290,25 +367,38 @@ class HttpClient:
         # With DEBUG logging on, `outgoing` exists even for a client without hooks.
         if outgoing is None or self.hooks is None or not self.hooks.http_request_finished.get_hookimpls():
             return
-        self.hooks.http_request_finished(exchange=Exchange(
-            request=outgoing, status=status, elapsed=elapsed, request_id=request_id,
-            error=error, will_retry=will_retry, retry_delay=delay if will_retry else None))
+        exchange = Exchange(request=outgoing, status=status, elapsed=elapsed, request_id=request_id,
+                            error=error, will_retry=will_retry, retry_delay=delay if will_retry else None)
+        for impl in reversed(self.hooks.http_request_finished.get_hookimpls()):
+            _call_plugin(impl, "http_request_finished", exchange=exchange)
 
 
 class _Call:
     """One logical request, as every attempt of it sends it."""
 
     __slots__ = ("action", "method", "url", "data", "files", "params", "headers", "timeout", "pacer",
-                 "auth_refreshed", "sent_auth")
+                 "auth_refreshed", "sent_auth", "max_response_bytes", "attempt_limit", "policy")
 
     def __init__(self, action: Optional[str], method: str, url: str, data: Any, files: Any,
                  params: Optional[Mapping[str, Any]], headers: Dict[str, str],
-                 timeout: Tuple[float, float], pacer: Optional[Pacer]) -> None:
+                 timeout: Tuple[float, float], pacer: Optional[Pacer], max_response_bytes: int,
+                 attempt_limit: float, policy: RetryPolicy) -> None:
         self.action, self.method, self.url = action, method, url
         self.data, self.files, self.params, self.headers = data, files, params, headers
         self.timeout, self.pacer = timeout, pacer
         self.auth_refreshed = False
         self.sent_auth: Dict[str, str] = {}
+        self.max_response_bytes, self.attempt_limit, self.policy = max_response_bytes, attempt_limit, policy
+
+
+def _call_plugin(impl: Any, hook_name: str, **arguments: Any) -> Any:
+    """One extension plugin's hook implementation, called on its own so that a failure names it:
+    a broken plugin fails the step with a ConnectorError, never a bare exception of its own."""
+    try:
+        return impl.function(**{name: arguments[name] for name in impl.argnames})
+    except Exception as exc:  # noqa: BLE001 - whatever a third-party plugin raises
+        raise errors.ConnectorError(
+            f"The extension plugin {impl.plugin_name!r} failed in {hook_name}: {type(exc).__name__}") from None
 
 
 def _new_session(connection: Connection, pool_size: int) -> requests.Session:
@@ -316,6 +406,8 @@ def _new_session(connection: Connection, pool_size: int) -> requests.Session:
     # Proxy and CA settings are read from the environment once, here, instead of on every
     # request (a quarter of a default Session's per-call cost); no netrc credentials either.
     session.trust_env = False
+    # Bodies are read by the client itself, a chunk at a time, under a size and time limit.
+    session.stream = True
     session.proxies.update(requests.utils.get_environ_proxies(connection.base_url))
     session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
     adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)

@@ -10,7 +10,7 @@ import requests
 
 from .. import errors
 from ..connection import transport_failure_message
-from ..redaction import redact
+from ..redaction import redact, redact_json
 from .messages import request_id_of
 from .retry import parse_retry_after
 
@@ -37,8 +37,10 @@ def error_from_response(status: int, headers: Mapping[str, str], content: bytes,
     body: Any = None
     try:
         body = json.loads(content) if content else None
-    except ValueError:
+    except (ValueError, RecursionError):
         pass
+    # Every field the error carries comes from the body and may echo a key: hide them all here.
+    body = redact_json(body, secrets) if isinstance(body, dict) else body
     payload = body.get("error") if isinstance(body, dict) else None
     if isinstance(payload, dict):
         message = str(payload.get("message") or f"HTTP {status}")
@@ -53,7 +55,9 @@ def error_from_response(status: int, headers: Mapping[str, str], content: bytes,
         inner = {}
     code = None if code is None else str(code)
     message = redact(message[:ERROR_TEXT_LIMIT], secrets)
-    common = dict(status=status, code=code, request_id=request_id_of(headers),
+    request_id = request_id_of(headers)
+    common = dict(status=status, code=code,
+                  request_id=None if request_id is None else redact(request_id, secrets),
                   param=None if param is None else str(param),
                   error_type=None if error_type is None else str(error_type),
                   details=_filter_details(inner), attempts=attempts)

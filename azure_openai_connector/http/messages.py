@@ -86,11 +86,16 @@ class Response:
     def json(self) -> Any:
         """The body as JSON, or InvalidResponseError naming the request."""
         try:
-            return json.loads(self.content)
-        except ValueError:
+            return json.loads(self.content, parse_constant=_refuse_constant)
+        except (ValueError, RecursionError):  # RecursionError: nested about 1,000 deep
             raise errors.answer_error(errors.InvalidResponseError, self,
                                       "The service answered with a body that is not valid JSON",
                                       code="invalid_json") from None
+
+
+def _refuse_constant(name: str) -> Any:
+    # NaN and Infinity are not JSON: taken in, they would make the step's own output invalid.
+    raise ValueError(f"{name} is not JSON")
 
 
 def request_id_of(headers: Any) -> Optional[str]:

@@ -9,6 +9,7 @@ Never retry other 4xx or content-filter refusals.
 from __future__ import annotations
 
 import email.utils
+import math
 from typing import Callable, Mapping, Optional
 
 from .. import errors
@@ -48,7 +49,7 @@ def parse_retry_after(headers: Mapping[str, str], *, wall_clock: Callable[[], fl
     if milliseconds:
         try:
             value = float(milliseconds) / 1000
-            if value >= 0:
+            if 0 <= value < math.inf:
                 return value
         except ValueError:
             pass
@@ -57,7 +58,8 @@ def parse_retry_after(headers: Mapping[str, str], *, wall_clock: Callable[[], fl
         return None
     try:
         value = float(seconds)
-        return value if value >= 0 else None
+        # "1e400" reads as infinity, and NaN compares false: neither is a wait, nor valid JSON.
+        return value if 0 <= value < math.inf else None
     except ValueError:
         pass
     try:

@@ -118,6 +118,10 @@ class PlaygroundHandler(BaseHTTPRequestHandler):
             elif path == "/api/run":
                 self._require_method("POST")
                 self._check_api_access()
+                # Cookies ignore ports, so any server on 127.0.0.1 may receive this one: running
+                # a step also needs the header only the page (or a caller given the token) sets.
+                if not self._token_ok(self.headers.get(TOKEN_HEADER)):
+                    raise PlaygroundError(403, "forbidden", f"running a step needs the {TOKEN_HEADER} header")
                 self._send_json(200, app.run(self._read_json()))
             else:
                 raise PlaygroundError(404, "not_found", "no such page")
@@ -185,7 +189,11 @@ class PlaygroundHandler(BaseHTTPRequestHandler):
         if not self._token_ok(self._cookie_token()):
             self._send(403, _FORBIDDEN_PAGE, "text/html; charset=utf-8")
             return
-        self._send(200, self.server.app.static("index.html") or b"", "text/html; charset=utf-8")
+        page = self.server.app.static("index.html") or b""
+        # The page's script sends the token back in a header; the token is URL-safe base64.
+        meta = f'<meta name="playground-token" content="{self.server.token}">'.encode("ascii")
+        page = page.replace(b'<meta charset="utf-8">', b'<meta charset="utf-8">\n  ' + meta, 1)
+        self._send(200, page, "text/html; charset=utf-8")
 
     # --- I/O -----------------------------------------------------------------------
 
@@ -204,7 +212,7 @@ class PlaygroundHandler(BaseHTTPRequestHandler):
         body = self.rfile.read(length)
         try:
             return json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: nested ~1,000 deep
             raise PlaygroundError(400, "invalid_request", "the body is not valid JSON") from None
 
     def _send_json(self, status: int, document: Any) -> None:

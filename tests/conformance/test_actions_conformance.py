@@ -195,7 +195,8 @@ CHAT_ALL = {
     "presence_penalty": 0.5, "frequency_penalty": -0.5, "response_format": "json_object", "seed": 42,
 }
 RAW_RETRIES = {"headers": {"X-Trace-Id": "conformance-1"}, "timeout": 30000, "debug_request": True,
-               "retry_delay_ms": 10, "retry_all_errors": True, "max_retries": 1, "use_exponential_backoff": True}
+               "max_response_bytes": 8388608, "retry_delay_ms": 10, "retry_all_errors": True,
+               "max_retries": 1, "use_exponential_backoff": True}
 
 # (service, action, case id) -> inputs. "defaults" cases send {} (the manifest's defaults); the
 # others set every optional input to a valid non-default value, within the per-model rules.

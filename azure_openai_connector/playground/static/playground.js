@@ -15,6 +15,9 @@
 
   async function api(path, body) {
     const init = { credentials: "same-origin", cache: "no-store", headers: { Accept: "application/json" } };
+    // The cookie alone is not enough to run a step: the token travels in a header only this page sets.
+    const tokenMeta = document.querySelector('meta[name="playground-token"]');
+    if (tokenMeta) { init.headers["X-Playground-Token"] = tokenMeta.content; }
     if (body !== undefined) {
       init.method = "POST";
       init.headers["Content-Type"] = "application/json";
