@@ -393,9 +393,12 @@ class _Call:
 
 def _call_plugin(impl: Any, hook_name: str, **arguments: Any) -> Any:
     """One extension plugin's hook implementation, called on its own so that a failure names it:
-    a broken plugin fails the step with a ConnectorError, never a bare exception of its own."""
+    a broken plugin fails the step with a ConnectorError, never a bare exception of its own (a
+    ConnectorError it raises on purpose passes through as it is)."""
     try:
         return impl.function(**{name: arguments[name] for name in impl.argnames})
+    except errors.ConnectorError:
+        raise  # a typed refusal on purpose (a missing extra, a token that could not be had)
     except Exception as exc:  # noqa: BLE001 - whatever a third-party plugin raises
         raise errors.ConnectorError(
             f"The extension plugin {impl.plugin_name!r} failed in {hook_name}: {type(exc).__name__}") from None
