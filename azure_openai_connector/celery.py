@@ -1,5 +1,6 @@
 """Celery tasks for a host's app (the optional extra ``[celery]``): run a step, fan a large
-create_multiple_chat_completions out over many workers, and merge it back in order.
+create_multiple_chat_completions out over many workers, merge it back in order, and wait for a
+Batch API job by rescheduling itself (never holding a worker while the batch runs).
 
 Tasks take and return the plain-JSON envelope (`envelope.py`), so Celery's default JSON
 serializer keeps every error's type, status, code and request id; `unwrap` rebuilds the typed
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, 
 from celery import Task, chord
 from celery.utils.saferepr import saferepr
 
-from . import envelope
+from . import envelope, errors
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -33,6 +34,11 @@ MAX_ENGINE_RETRIES = 3
 # Without a retry-after from the server: 2 s, 4 s, 8 s... at most 5 minutes.
 FIRST_RETRY_DELAY = 2.0
 MAX_RETRY_DELAY = 300.0
+# Waiting for a batch: Azure asks for at most one status call a minute; a batch window is 24 h.
+BATCH_POLL_SECONDS = 60.0
+BATCH_MAX_POLLS = 26 * 60
+# The error type of a wait that ran out of polls (not retried: the caller decides what next).
+BATCH_WAIT_EXHAUSTED = "batch_wait_exhausted"
 REDACTED = "***"
 
 
@@ -42,6 +48,7 @@ class ConnectorTasks:
 
     run_action: Task
     merge_fan_out: Task
+    wait_for_batch: Task
 
 
 class ConnectorTask(Task):
@@ -66,7 +73,9 @@ def register_tasks(app: "Celery", *, max_retries: int = MAX_ENGINE_RETRIES,
                    name_prefix: str = TASK_NAME_PREFIX) -> ConnectorTasks:
     """Register the connector's tasks on `app` (once, where the app is built, in the workers and in
     the callers alike) and return them: `run_action(action, connection, inputs)` returns a step's
-    envelope, `merge_fan_out(envelopes)` merges a fan-out's step envelopes into one."""
+    envelope, `merge_fan_out(envelopes)` merges a fan-out's step envelopes into one, and
+    `wait_for_batch(connection, batch_id, poll_seconds=60, max_polls=1560)` returns the envelope of
+    get_batch_results once the batch is finished."""
 
     @app.task(bind=True, base=ConnectorTask, name=f"{name_prefix}.run_action", max_retries=max_retries)
     def run_action(task: Task, action: str, connection: Union[Mapping[str, Any], str, None],
@@ -88,7 +97,35 @@ def register_tasks(app: "Celery", *, max_retries: int = MAX_ENGINE_RETRIES,
         """The envelope of a whole fan-out from its steps' envelopes, in step order."""
         return envelope.merge_enveloped(envelopes)
 
-    return ConnectorTasks(run_action=run_action, merge_fan_out=merge_fan_out)
+    @app.task(bind=True, base=ConnectorTask, name=f"{name_prefix}.wait_for_batch", max_retries=None)
+    def wait_for_batch(task: Task, connection: Union[Mapping[str, Any], str, None], batch_id: str,
+                       poll_seconds: float = BATCH_POLL_SECONDS,
+                       max_polls: int = BATCH_MAX_POLLS) -> Dict[str, Any]:
+        """Poll a batch (one get_batch_status per run) and return the envelope of get_batch_results
+        once it is finished. While it is not, the task goes back to the queue for `poll_seconds`
+        (the worker is free meanwhile); a status failure worth retrying counts as a poll too.
+        After `max_polls` polls, a `batch_wait_exhausted` failure (not retried) returns; any other
+        failure's envelope returns at once."""
+        poll = task.request.retries + 1
+        logger.info("polling batch %s on connection %s (poll %d of %d)", batch_id,
+                    saferepr(redacted_arguments(connection)), poll, max_polls)
+        status = envelope.run_enveloped("get_batch_status", connection, {"batch_id": batch_id})
+        if status["ok"] and status["result"]["finished"]:
+            return envelope.run_enveloped("get_batch_results", connection, {"batch_id": batch_id})
+        retry, after = envelope.retry_decision(status)
+        if not status["ok"] and not retry:
+            return status
+        if poll >= max_polls:
+            if not status["ok"]:
+                return status
+            exhausted = errors.ConnectorError(
+                f"batch {batch_id} is still {status['result']['status']} after {poll} polls")
+            exhausted.kind = BATCH_WAIT_EXHAUSTED
+            exhausted.details = {"batch_id": batch_id, "status": status["result"]["status"], "polls": poll}
+            return envelope.failure(exhausted)
+        raise task.retry(countdown=after if after is not None else poll_seconds, max_retries=max_polls)
+
+    return ConnectorTasks(run_action=run_action, merge_fan_out=merge_fan_out, wait_for_batch=wait_for_batch)
 
 
 def connector_tasks(app_or_tasks: Union["Celery", ConnectorTasks],
@@ -98,7 +135,8 @@ def connector_tasks(app_or_tasks: Union["Celery", ConnectorTasks],
         return app_or_tasks
     try:
         return ConnectorTasks(run_action=app_or_tasks.tasks[f"{name_prefix}.run_action"],
-                              merge_fan_out=app_or_tasks.tasks[f"{name_prefix}.merge_fan_out"])
+                              merge_fan_out=app_or_tasks.tasks[f"{name_prefix}.merge_fan_out"],
+                              wait_for_batch=app_or_tasks.tasks[f"{name_prefix}.wait_for_batch"])
     except KeyError:
         raise LookupError("the connector's tasks are not registered on this app: call "
                           "azure_openai_connector.celery.register_tasks(app) where the app is built") from None

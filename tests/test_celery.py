@@ -24,9 +24,9 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 import pytest
 
 from azure_openai_connector import errors
-from azure_openai_connector.celery import connector_tasks, fan_out, redacted_arguments
+from azure_openai_connector.celery import BATCH_WAIT_EXHAUSTED, connector_tasks, fan_out, redacted_arguments
 from azure_openai_connector.emulator import Emulator, Fault
-from azure_openai_connector.envelope import unwrap
+from azure_openai_connector.envelope import retry_decision, unwrap
 from azure_openai_connector.manifest import load_manifest
 from azure_openai_connector.runtime import Runtime
 
@@ -352,6 +352,60 @@ def test_a_fan_out_whose_steps_are_refused_in_the_worker_fails_with_that_error(w
         unwrap(outcome)
     assert [problem["path"] for problem in raised.value.errors] == ["system"]
     assert emulator.request_count == 0
+
+
+# --- waiting for a batch -------------------------------------------------------------------------
+
+
+BATCH_POLL_SECONDS = 0.1
+
+
+def submit_on_worker(app: Any, prompts: List[str], polls: int) -> str:
+    """A batch submitted through the worker that finishes on status fetch number `polls`."""
+    submitted = connector_tasks(app).run_action.delay(
+        "submit_batch", "conn:azure", {"prompts": prompts, "metadata": {"emulator_polls": str(polls)}},
+    ).get(timeout=RESULT_SECONDS)
+    return unwrap(submitted)["batch_id"]
+
+
+def status_fetches(emulator: Emulator, batch_id: str) -> int:
+    return sum(1 for r in emulator.requests if r.method == "GET" and r.path.endswith(f"/batches/{batch_id}"))
+
+
+def test_wait_for_batch_polls_until_finished_and_returns_the_results(worker, emulator):
+    app, log_path = worker
+    tasks = connector_tasks(app)
+    prompts = ["batch wait one", "batch wait two", "batch wait three"]
+    batch_id = submit_on_worker(app, prompts, polls=3)
+    waited = tasks.wait_for_batch.delay("conn:azure", batch_id, poll_seconds=BATCH_POLL_SECONDS, max_polls=10)
+    outcome = waited.get(timeout=RESULT_SECONDS)
+    polled = status_fetches(emulator, batch_id)
+    assert outcome["ok"] is True, outcome
+    # Finished on the 3rd status fetch: the task ran 3 times (get_batch_results may fetch it too).
+    assert polled >= 3
+    assert wait_for_log(log_path, f"polling batch {batch_id} on connection 'conn:azure' (poll 3 of 10)")
+    assert f"polling batch {batch_id} on connection 'conn:azure' (poll 4 of 10)" not in log_path.read_text(
+        errors="replace")
+    assert wait_for_log(log_path, f"[{waited.id}] retry: Retry in {BATCH_POLL_SECONDS}s")
+    direct = tasks.run_action.delay("get_batch_results", "conn:azure", {"batch_id": batch_id}).get(
+        timeout=RESULT_SECONDS)
+    assert outcome == direct
+    assert [item["prompt"] for item in unwrap(outcome)["results"]] == prompts
+
+
+def test_wait_for_batch_out_of_polls_returns_a_typed_failure_not_retried(worker, emulator):
+    app, _ = worker
+    batch_id = submit_on_worker(app, ["batch wait forever"], polls=5)
+    outcome = connector_tasks(app).wait_for_batch.delay(
+        "conn:azure", batch_id, poll_seconds=BATCH_POLL_SECONDS, max_polls=2).get(timeout=RESULT_SECONDS)
+    assert outcome["ok"] is False
+    assert outcome["error"]["type"] == BATCH_WAIT_EXHAUSTED
+    assert outcome["error"]["details"] == {"batch_id": batch_id, "status": "in_progress", "polls": 2}
+    assert retry_decision(outcome) == (False, None)
+    with pytest.raises(errors.ConnectorError) as raised:
+        unwrap(outcome)
+    assert raised.value.kind == BATCH_WAIT_EXHAUSTED
+    assert status_fetches(emulator, batch_id) == 2
 
 
 # --- argument reprs ---------------------------------------------------------------------------------
