@@ -85,7 +85,8 @@ def test_the_token_is_random_long_and_printed_in_the_page_url(playground):
     assert playground.page_url == f"http://127.0.0.1:{playground.port}/?token={playground.token}"
 
 
-@pytest.mark.parametrize("method,path", [("GET", "/api/connector"), ("POST", "/api/run")])
+@pytest.mark.parametrize("method,path", [("GET", "/api/connector"), ("POST", "/api/run"),
+                                         ("POST", "/api/options")])
 @pytest.mark.parametrize("token", [None, "wrong-token", ""])
 def test_api_calls_without_the_right_token_are_refused(playground, method, path, token):
     status, headers, body = call(playground, method, path, token=token,
@@ -427,3 +428,78 @@ def test_the_command_is_listed(capsys):
         cli.main(["playground", "--help"])
     out = capsys.readouterr().out
     assert "--port" in out and "127.0.0.1" in out
+
+
+# --- live options (x-options) -------------------------------------------------------------------
+
+
+def ask_options(pg: Playground, body: Any, **kwargs: Any) -> Tuple[int, Dict[str, Any]]:
+    status, _, answer = call(pg, "POST", "/api/options", body=body, **kwargs)
+    return status, json.loads(answer)
+
+
+def test_the_connector_document_lists_each_actions_option_inputs(playground):
+    _, _, body = call(playground, "GET", "/api/connector")
+    listed = {action["key"]: action["option_inputs"] for action in json.loads(body)["actions"]}
+    manifest = load_manifest().raw["actions"]
+    for key, spec in manifest.items():
+        assert listed[key] == [name for name, field in spec["inputs"]["properties"].items()
+                               if field.get("x-options")], key
+    assert listed["create_chat_completion"] == ["model"]
+
+
+def test_model_options_come_from_the_emulators_models_list_with_lifecycles(playground):
+    status, answer = ask_options(playground, {"action": "create_chat_completion", "input": "model",
+                                              "connection": {}})
+    assert status == 200 and answer["ok"], answer
+    assert answer["ran_on"] == {"source": "emulator", "service": "azure"}
+    by_value = {option["value"]: option for option in answer["options"]}
+    assert {"gpt-5.1", "gpt-5-mini"} <= set(by_value)
+    statuses = {option["lifecycle"]["status"] for option in answer["options"]}
+    assert {"available", "deprecated", "retired"} <= statuses
+    retired = next(option for option in answer["options"] if option["lifecycle"]["status"] == "retired")
+    assert "retired" in retired["label"]
+
+
+def test_options_are_refused_without_the_token_or_from_another_origin(playground):
+    body = {"action": "create_chat_completion", "input": "model"}
+    assert ask_options(playground, body, token=None)[0] == 403
+    status, answer = ask_options(playground, body, headers={"Origin": "http://evil.example"})
+    assert status == 403 and answer["error"]["type"] == "forbidden"
+    status, _, _ = call(playground, "GET", "/api/options")
+    assert status == 405
+    assert playground.emulator.request_count == 0
+
+
+def test_bad_options_requests(playground):
+    for body, status in [([], 400), ({"input": "model"}, 400), ({"action": "create_chat_completion"}, 400),
+                         ({"action": "create_chat_completion", "input": "model", "connection": []}, 400),
+                         ({"action": "create_chat_completion", "input": "model", "refresh": "yes"}, 400)]:
+        got, answer = ask_options(playground, body)
+        assert got == status and answer["error"]["type"] == "invalid_request", (body, answer)
+    got, answer = ask_options(playground, {"action": "create_chat_completion", "input": "nope"})
+    assert got == 200 and not answer["ok"] and answer["error"]["type"] == "invalid_input"
+    got, answer = ask_options(playground, {"action": "get_batch_status", "input": "batch_id"})
+    assert got == 200 and answer == {"ok": True, "options": [], "ran_on": answer["ran_on"]}
+
+
+def test_options_on_the_environment_connection_never_return_its_key(env_playground):
+    status, answer = ask_options(env_playground, {"action": "create_image", "input": "model"})
+    assert status == 200 and answer["ok"], answer
+    assert answer["ran_on"]["source"] == "environment"
+    assert "gpt-image-2" in {option["value"] for option in answer["options"]}
+    assert API_KEY not in json.dumps(answer)
+
+
+def test_the_page_logic_answers_options_without_http(emulator):
+    app = PlaygroundApp(env_connection=None)
+    with pytest.raises(PlaygroundError) as refused:
+        app.options({"action": "create_chat_completion", "input": "model"})
+    assert refused.value.status == 409 and refused.value.kind == "no_connection"
+    with pytest.raises(PlaygroundError):
+        app.options("not an object")
+    answer = app.options({"action": "create_chat_completion", "input": "model",
+                          "connection": {"endpoint": emulator.url, "api_key": API_KEY}})
+    assert answer["ok"] and answer["ran_on"] == {"source": "page", "service": "azure"}
+    assert "gpt-5.1" in {option["value"] for option in answer["options"]}
+    assert API_KEY not in json.dumps(answer)

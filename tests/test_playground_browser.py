@@ -417,3 +417,42 @@ def test_screenshot_for_the_readme(page):
     assert run(page)["ok"]
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=path)
+
+
+def model_options(page) -> List[Dict[str, str]]:
+    """The datalist the model input points at: each option's value, label and lifecycle status."""
+    page.wait_for_selector("body[data-options]")
+    page.wait_for_function("""() => { const f = document.getElementById('inputs_model');
+        return f && f.list && f.list.options.length > 0; }""")
+    return page.evaluate("""() => Array.from(document.getElementById('inputs_model').list.options)
+        .map((o) => ({ value: o.value, label: o.label, status: o.dataset.status || '' }))""")
+
+
+@pytest.mark.parametrize("action,expected", [("create_chat_completion", {"gpt-5.1", "gpt-5-mini"}),
+                                             ("create_image", {"gpt-image-2"})])
+def test_the_model_input_offers_the_services_models_with_retired_ones_marked(page, action, expected):
+    choose(page, action)
+    field = page.locator('#action-form input[id="inputs_model"]')
+    assert field.get_attribute("type") in (None, "text")  # still free text
+    options = model_options(page)
+    values = {option["value"] for option in options}
+    assert expected <= values
+    retired = [option for option in options if option["status"] == "retired"]
+    assert retired and all("retired" in option["label"] for option in retired)
+    assert all(option["label"].startswith(option["value"]) for option in options)
+    # Free text still goes through: a model not in the list can be typed.
+    field.fill("my-own-deployment")
+    assert field.input_value() == "my-own-deployment"
+    assert page.console.problems == []
+
+
+def test_a_failed_options_fetch_leaves_a_plain_text_box(page):
+    choose(page, "create_chat_completion")
+    model_options(page)
+    # A connection the server refuses (an endpoint that is not a URL): no list, a plain text box.
+    page.evaluate("document.querySelectorAll('details').forEach((d) => { d.open = true; })")
+    bs.input_for(page, "endpoint", id_prefix="connection", scope="#connection-form").fill("not a url")
+    bs.input_for(page, "api_key", id_prefix="connection", scope="#connection-form").fill(PAGE_KEY)
+    page.wait_for_function("""() => document.body.dataset.options &&
+        !document.getElementById('inputs_model').hasAttribute('list')""")
+    assert page.locator("datalist#options-model").count() == 0

@@ -97,7 +97,8 @@ class PlaygroundApp:
                           "icon": _icon_data_url(connector.get("icon"))},
             "connection": {"label": raw["connection"]["label"], "form": connection},
             "actions": [{"key": key, "label": spec["label"], "description": spec["description"],
-                         "form": action_form(raw, key)} for key, spec in raw["actions"].items()],
+                         "form": action_form(raw, key), "option_inputs": _option_inputs(spec)}
+                        for key, spec in raw["actions"].items()],
             "server_connection": self.server_connection,
         }
 
@@ -139,6 +140,43 @@ class PlaygroundApp:
         answer["ran_on"] = ran_on
         return redact_json(answer, secrets_seen)
 
+    def options(self, request: Any) -> Dict[str, Any]:
+        """POST /api/options: the live options of one input (`x-options` in the manifest) on the
+        page's connection, resolved as `run` resolves it; the answer never contains an API key."""
+        if not isinstance(request, dict):
+            raise PlaygroundError(400, "invalid_request", "the body must be a JSON object")
+        action = request.get("action")
+        input_name = request.get("input")
+        connection = request.get("connection")
+        connection = {} if connection is None else connection
+        refresh = request.get("refresh", False)
+        if not isinstance(action, str) or not action:
+            raise PlaygroundError(400, "invalid_request", "'action' must be an action key")
+        if not isinstance(input_name, str) or not input_name:
+            raise PlaygroundError(400, "invalid_request", "'input' must be an input name")
+        if not isinstance(connection, dict):
+            raise PlaygroundError(400, "invalid_request", "'connection' must be an object")
+        if not isinstance(refresh, bool):
+            raise PlaygroundError(400, "invalid_request", "'refresh' must be true or false")
+        secrets_seen = [self._emulator_key, (self._env_connection or {}).get("api_key"), connection.get("api_key")]
+        connection, ran_on = self._resolve_connection(connection)
+        from ..host_manager import host_plugin_manager
+
+        answer: Dict[str, Any]
+        try:
+            options = host_plugin_manager().hook.input_options(
+                action=action, input=input_name, connection=connection, refresh=refresh)
+            answer = {"ok": True, "options": list(options or [])}
+        except ConnectorError as error:
+            answer = {"ok": False, "error": error.to_dict()}
+        except Exception as error:  # noqa: BLE001 - the page keeps a plain text box instead
+            answer = {"ok": False, "error": {"type": "internal_error",
+                                             "message": f"{type(error).__name__}: {error}"}}
+            LOG.error("options of %s.%s failed unexpectedly: %s", action, input_name,
+                      redact_json(f"{type(error).__name__}: {error}", secrets_seen))
+        answer["ran_on"] = ran_on
+        return redact_json(answer, secrets_seen)
+
     def _resolve_connection(self, page: Dict[str, Any]) -> Tuple[Dict[str, Any], Dict[str, Any]]:
         if page.get("api_key") not in (None, "") or page.get("auth") not in (None, "", "api_key"):
             service = "openai" if page.get("is_openai_key") else "azure"
@@ -171,6 +209,13 @@ class PlaygroundApp:
         from ..manifest import load_manifest
 
         return _icon(load_manifest().raw["connector"].get("icon"))
+
+
+def _option_inputs(spec: Mapping[str, Any]) -> List[str]:
+    """The inputs of an action whose manifest field names an options source (`x-options`): the
+    form's schema leaves `x-` keywords out, so the page learns them from this list."""
+    fields = ((spec.get("inputs") or {}).get("properties") or {})
+    return [name for name, field in fields.items() if isinstance(field, dict) and field.get("x-options")]
 
 
 def _icon(icon_path: Optional[str]) -> Optional[Tuple[str, bytes]]:

@@ -7,7 +7,7 @@ same browser (the page can run steps with the credentials in the environment):
   header, or the HttpOnly, SameSite=Strict cookie that opening ``/?token=...`` sets;
 - a ``Host`` other than ``127.0.0.1:PORT`` / ``localhost:PORT`` is refused (DNS rebinding), and so
   is an ``Origin`` other than the page's own, or a cross-site ``Sec-Fetch-Site`` on the API;
-- ``POST /api/run`` takes ``application/json`` only (no form posts from elsewhere);
+- ``POST /api/run`` and ``POST /api/options`` take ``application/json`` only (no form posts from elsewhere);
 - every answer carries a Content-Security-Policy (scripts from this server only), ``X-Frame-Options:
   DENY`` and ``Referrer-Policy: no-referrer``; API answers are ``Cache-Control: no-store``.
 """
@@ -69,7 +69,7 @@ class PlaygroundHTTPServer(ThreadingHTTPServer):
 
 
 class PlaygroundHandler(BaseHTTPRequestHandler):
-    """One request: the guards, then the page, a static file or one of the two API calls."""
+    """One request: the guards, then the page, a static file or one of the API calls."""
 
     server_version = "azure-openai-playground/1.0"
     sys_version = ""
@@ -123,6 +123,10 @@ class PlaygroundHandler(BaseHTTPRequestHandler):
                 if not self._token_ok(self.headers.get(TOKEN_HEADER)):
                     raise PlaygroundError(403, "forbidden", f"running a step needs the {TOKEN_HEADER} header")
                 self._send_json(200, app.run(self._read_json()))
+            elif path == "/api/options":
+                self._require_method("POST")
+                self._check_api_access()
+                self._send_json(200, app.options(self._read_json()))
             else:
                 raise PlaygroundError(404, "not_found", "no such page")
         except PlaygroundError as refused:

@@ -1,5 +1,6 @@
 // The playground page: renders the connector's forms with the vendored ConnectorForms bundle
-// (react-jsonschema-form) and runs the chosen action through POST /api/run.
+// (react-jsonschema-form), runs the chosen action through POST /api/run, and offers the live options
+// of inputs marked x-options (POST /api/options) as a datalist on their text input.
 // The access token travels in an HttpOnly cookie; nothing is stored in the browser.
 (function () {
   "use strict";
@@ -45,8 +46,93 @@
     const form = state.connector.connection.form;
     state.connection = Forms.render($("connection-form"), {
       schema: form.schema, uiSchema: noSubmitButton(form.uiSchema), formData: form.formData,
-      idPrefix: "connection",
+      idPrefix: "connection", onChange: connectionChanged,
     });
+  }
+
+  // --- live options: a datalist (a select that still takes free text) on each input whose
+  // manifest field names an options source (x-options); the connector document lists them per
+  // action as option_inputs, since the form's schema leaves x- keywords out.
+
+  let optionsTicket = 0;
+  let connectionTimer = null;
+
+  function optionListId(name) { return `options-${name}`; }
+
+  function optionLists() {
+    let box = $("option-lists");
+    if (!box) {
+      box = document.createElement("div");
+      box.id = "option-lists";
+      box.hidden = true;
+      document.body.appendChild(box);
+    }
+    return box;
+  }
+
+  // Point each option input at its list (RJSF may re-create the input as the form changes).
+  function attachOptionLists() {
+    if (!state.action) return;
+    for (const name of state.action.option_inputs || []) {
+      const field = document.getElementById(`inputs_${name}`);
+      if (!field || field.tagName !== "INPUT") continue;
+      const list = document.getElementById(optionListId(name));
+      if (list) {
+        if (field.getAttribute("list") !== list.id) field.setAttribute("list", list.id);
+      } else if (field.hasAttribute("list")) {
+        field.removeAttribute("list");
+      }
+    }
+  }
+
+  function fillOptionList(name, options) {
+    const list = document.createElement("datalist");
+    list.id = optionListId(name);
+    for (const option of options) {
+      const item = document.createElement("option");
+      const status = option.lifecycle && option.lifecycle.status;
+      item.value = String(option.value);
+      item.label = option.label || String(option.value);
+      if (status) item.dataset.status = status;
+      list.appendChild(item);
+    }
+    const old = document.getElementById(list.id);
+    if (old) old.replaceWith(list); else optionLists().appendChild(list);
+  }
+
+  function dropOptionList(name) {
+    const old = document.getElementById(optionListId(name));
+    if (old) old.remove();
+  }
+
+  // Fetch the options of the current action's option inputs on the page's connection; a failure
+  // leaves the field a plain text box.
+  async function loadOptions() {
+    if (!state.action || !state.connection) return;
+    const action = state.action;
+    const ticket = ++optionsTicket;
+    delete document.body.dataset.options;
+    const connection = state.connection.getFormData();
+    for (const name of action.option_inputs || []) dropOptionList(name);
+    attachOptionLists();
+    for (const name of action.option_inputs || []) {
+      let answer = null;
+      try {
+        answer = await api("/api/options", { action: action.key, input: name, connection });
+      } catch (err) {
+        answer = null;
+      }
+      if (ticket !== optionsTicket) return;
+      if (answer && answer.ok && Array.isArray(answer.options)) fillOptionList(name, answer.options);
+      else dropOptionList(name);
+      attachOptionLists();
+    }
+    if (ticket === optionsTicket) document.body.dataset.options = action.key;
+  }
+
+  function connectionChanged() {
+    clearTimeout(connectionTimer);
+    connectionTimer = setTimeout(loadOptions, 600);
   }
 
   function selectAction(key) {
@@ -58,6 +144,7 @@
     }
     const draft = state.drafts[action.key];
     renderAction(draft === undefined ? action.form.formData : draft);
+    loadOptions();
     if (location.hash !== "#" + action.key) history.replaceState(null, "", "#" + action.key);
     setStatus("");
   }
@@ -308,6 +395,7 @@
     }
     showConnector(state.connector);
     renderConnection();
+    new MutationObserver(attachOptionLists).observe($("action-form"), { childList: true, subtree: true });
     selectAction(decodeURIComponent(location.hash.slice(1)));
     window.addEventListener("hashchange", () => selectAction(decodeURIComponent(location.hash.slice(1))));
     $("run").disabled = false;
