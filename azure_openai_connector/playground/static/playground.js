@@ -1,7 +1,8 @@
 // The playground page: renders the connector's forms with the vendored ConnectorForms bundle
 // (react-jsonschema-form), runs the chosen action through POST /api/run, and offers the live options
 // of inputs marked x-options (POST /api/options) as a datalist on their text input.
-// The access token travels in an HttpOnly cookie; nothing is stored in the browser.
+// The access token comes in a meta tag and goes back in the X-Playground-Token header (the cookie
+// alone runs nothing); nothing is stored in the browser.
 (function () {
   "use strict";
 
