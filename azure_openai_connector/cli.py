@@ -47,6 +47,20 @@ exit codes: 0 success, 1 API or network failure (for create_multiple_chat_comple
 """
 
 
+def _connection_argument(text: Optional[str]) -> Any:
+    """The --connection argument (JSON or @file), else the environment's connection; refused with
+    exit 2 when there is neither."""
+    if text:
+        return _load_json_argument(text, "--connection")
+    connection = connection_from_env(os.environ)
+    if connection is None:
+        raise InputValidationError([{
+            "path": "--connection",
+            "message": "no --connection given and neither AZURE_OPENAI_API_KEY nor OPENAI_API_KEY is set"}],
+            subject="arguments")
+    return connection
+
+
 def _load_json_argument(text: str, name: str) -> Any:
     try:
         if text.startswith("@"):
@@ -129,15 +143,7 @@ def command_run(args: argparse.Namespace) -> int:
 
     try:
         fields = _action_fields(args.action)
-        if args.connection:
-            connection = _load_json_argument(args.connection, "--connection")
-        else:
-            connection = connection_from_env(os.environ)
-            if connection is None:
-                raise InputValidationError([{
-                    "path": "--connection",
-                    "message": "no --connection given and neither AZURE_OPENAI_API_KEY nor OPENAI_API_KEY is set"}],
-                    subject="arguments")
+        connection = _connection_argument(args.connection)
         inputs = _load_json_argument(args.inputs, "--inputs") if args.inputs else {}
         if not isinstance(inputs, dict):
             raise InputValidationError([{"path": "--inputs", "message": "must be a JSON object"}],
@@ -335,7 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .options_command import register as register_options
 
-    register_options(commands, connection_from_env=connection_from_env, load_json_argument=_load_json_argument,
+    register_options(commands, connection_argument=_connection_argument,
                      fail=_fail, print_json=_print_json)
     return parser
 

@@ -4,19 +4,17 @@ use, their capabilities and lifecycle), as a table or as JSON."""
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from typing import Any, Callable, Dict, List, Mapping
+from typing import Any, Callable, Dict, List
 
 COLUMNS = (("VALUE", "value"), ("STATUS", "status"), ("RETIRES", "retirement_date"),
            ("CAPABILITIES", "capabilities"))
 
 
-def register(commands: Any, *, connection_from_env: Callable[[Mapping[str, str]], Any],
-             load_json_argument: Callable[[str, str], Any], fail: Callable[[Any], int],
+def register(commands: Any, *, connection_argument: Callable[[Any], Any], fail: Callable[[Any], int],
              print_json: Callable[[Any], None]) -> None:
     """Add the `options` subcommand to the CLI's subparsers; the CLI hands over its own helpers
-    (environment connection, @file arguments, error and JSON output), so both read alike."""
+    (the --connection argument or the environment's, error and JSON output), so both read alike."""
     options = commands.add_parser(
         "options", help="list the live options of an input (the models the connection offers)",
         description="Ask the service for the values an input marked x-options can take (every "
@@ -29,27 +27,17 @@ def register(commands: Any, *, connection_from_env: Callable[[Mapping[str, str]]
     options.add_argument("--json", action="store_true", help="print JSON instead of a table")
     options.add_argument("--refresh", action="store_true", help="ask the service again, not the cache")
     options.set_defaults(handler=lambda args: command_options(
-        args, connection_from_env=connection_from_env, load_json_argument=load_json_argument,
-        fail=fail, print_json=print_json))
+        args, connection_argument=connection_argument, fail=fail, print_json=print_json))
 
 
-def command_options(args: argparse.Namespace, *, connection_from_env: Callable[[Mapping[str, str]], Any],
-                    load_json_argument: Callable[[str, str], Any], fail: Callable[[Any], int],
-                    print_json: Callable[[Any], None]) -> int:
+def command_options(args: argparse.Namespace, *, connection_argument: Callable[[Any], Any],
+                    fail: Callable[[Any], int], print_json: Callable[[Any], None]) -> int:
     """Print the options of ACTION's INPUT; exit 0, or the CLI's codes for a refusal or failure."""
-    from .errors import ConnectorError, InputValidationError
+    from .errors import ConnectorError
     from .options import input_options
 
     try:
-        if args.connection:
-            connection = load_json_argument(args.connection, "--connection")
-        else:
-            connection = connection_from_env(os.environ)
-            if connection is None:
-                raise InputValidationError([{
-                    "path": "--connection",
-                    "message": "no --connection given and neither AZURE_OPENAI_API_KEY nor OPENAI_API_KEY is set"}],
-                    subject="arguments")
+        connection = connection_argument(args.connection)
         from .host_hooks import default_runtime
 
         found = input_options(args.action, args.input, connection, refresh=args.refresh,
