@@ -463,3 +463,15 @@ def violations(response: Any, *, include_mock_response: bool = False) -> list[st
     # Keep the order, drop exact repeats (header and body may both list the same issue).
     return list(dict.fromkeys(found))
 
+
+def assert_conforms(response: Any) -> None:
+    """Prism answered 200 with no violations: the request is valid for the spec it serves."""
+    found = violations(response)
+    assert response.status_code == 200 and found == [], (response.status_code, found)
+
+
+def assert_rejected(response: Any, field: str) -> None:
+    """Prism refused the request (422) with a violation naming `field`: validation is on."""
+    found = violations(response)
+    assert response.status_code == 422, (response.status_code, response.text[:500])
+    assert any(field in violation for violation in found), found

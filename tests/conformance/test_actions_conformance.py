@@ -198,6 +198,24 @@ RAW_RETRIES = {"headers": {"X-Trace-Id": "conformance-1"}, "timeout": 30000, "de
                "max_response_bytes": 8388608, "retry_delay_ms": 10, "retry_all_errors": True,
                "max_retries": 1, "use_exponential_backoff": True}
 
+# The chat inputs the spec has, every one set: judged on the OpenAI spec and on Azure's v1 spec.
+CHAT_EVERY_NEW_OPTION: Dict[str, Any] = {
+    "images": ["https://example.com/cat.png"], "image_detail": "low",
+    "messages": [{"role": "user", "content": "Weather in Oslo?"},
+                 {"role": "assistant", "content": None, "tool_calls": [
+                     {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}]},
+                 {"role": "tool", "tool_call_id": "call_1", "content": "21 C"},
+                 {"role": "user", "content": [{"type": "text", "text": "And this?"},
+                                              {"type": "file", "file": {"filename": "a.pdf",
+                                                                        "file_data": PDF_FILE}}]}],
+    "tools": [WEATHER_TOOL], "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
+    "parallel_tool_calls": False, "logprobs": True, "top_logprobs": 2, "logit_bias": {"50256": -100},
+    "user": "user-1", "safety_identifier": "sid-1", "store": True, "metadata": {"team": "a"},
+    "service_tier": "flex", "prediction": "old text",
+    "response_format": {"type": "json_schema", "json_schema": {"name": "out", "strict": True, "schema": {
+        "type": "object", "additionalProperties": False, "required": ["a"], "properties": {"a": {"type": "string"}}}}}}
+
+
 # (service, action, case id) -> inputs. "defaults" cases send {} (the manifest's defaults); the
 # others set every optional input to a valid non-default value, within the per-model rules.
 CASES: Dict[Tuple[str, str, str], Dict[str, Any]] = {
@@ -218,21 +236,7 @@ CASES: Dict[Tuple[str, str, str], Dict[str, Any]] = {
                      {"role": "assistant", "content": "Hi!", "name": "bot"},
                      {"role": "user", "content": "Give me JSON."}]},
 
-    ("openai", "create_chat_completion", "every-new-option"): {
-        "model": "gpt-4o", "images": ["https://example.com/cat.png"], "image_detail": "low",
-        "messages": [{"role": "user", "content": "Weather in Oslo?"},
-                     {"role": "assistant", "content": None, "tool_calls": [
-                         {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}]},
-                     {"role": "tool", "tool_call_id": "call_1", "content": "21 C"},
-                     {"role": "user", "content": [{"type": "text", "text": "And this?"},
-                                                  {"type": "file", "file": {"filename": "a.pdf",
-                                                                            "file_data": PDF_FILE}}]}],
-        "tools": [WEATHER_TOOL], "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
-        "parallel_tool_calls": False, "logprobs": True, "top_logprobs": 2, "logit_bias": {"50256": -100},
-        "user": "user-1", "safety_identifier": "sid-1", "store": True, "metadata": {"team": "a"},
-        "service_tier": "flex", "prediction": "old text",
-        "response_format": {"type": "json_schema", "json_schema": {"name": "out", "strict": True, "schema": {
-            "type": "object", "additionalProperties": False, "required": ["a"], "properties": {"a": {"type": "string"}}}}}},
+    ("openai", "create_chat_completion", "every-new-option"): {"model": "gpt-4o", **CHAT_EVERY_NEW_OPTION},
     ("openai", "create_chat_completion", "reasoning"): {
         "model": "gpt-5-mini", "reasoning_effort": "low", "verbosity": "low", "max_completion_tokens": 500},
     ("azure", "create_chat_completion", "every-new-option"): {
@@ -338,22 +342,8 @@ CASES: Dict[Tuple[str, str, str], Dict[str, Any]] = {
         "model": "my-chat-deployment", "text": LONG_TEXT, "instructions": "Three bullet points.",
         "max_summary_tokens": 64, "chunk_size": 1000, "max_concurrency": 2},
 
-    # The chat features of v1, as the OpenAI spec has them, on a deployment named by its owner.
-    ("azure-v1", "create_chat_completion", "every-new-option"): {
-        "model": "my-chat-deployment", "images": ["https://example.com/cat.png"], "image_detail": "low",
-        "messages": [{"role": "user", "content": "Weather in Oslo?"},
-                     {"role": "assistant", "content": None, "tool_calls": [
-                         {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}]},
-                     {"role": "tool", "tool_call_id": "call_1", "content": "21 C"},
-                     {"role": "user", "content": [{"type": "text", "text": "And this?"},
-                                                  {"type": "file", "file": {"filename": "a.pdf",
-                                                                            "file_data": PDF_FILE}}]}],
-        "tools": [WEATHER_TOOL], "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
-        "parallel_tool_calls": False, "logprobs": True, "top_logprobs": 2, "logit_bias": {"50256": -100},
-        "user": "user-1", "safety_identifier": "sid-1", "store": True, "metadata": {"team": "a"},
-        "service_tier": "flex", "prediction": "old text",
-        "response_format": {"type": "json_schema", "json_schema": {"name": "out", "strict": True, "schema": {
-            "type": "object", "additionalProperties": False, "required": ["a"], "properties": {"a": {"type": "string"}}}}}},
+    ("azure-v1", "create_chat_completion", "every-new-option"): {"model": "my-chat-deployment",
+                                                                 **CHAT_EVERY_NEW_OPTION},
     ("azure-v1", "create_chat_completion", "reasoning"): {
         "model": "my-reasoning-deployment", "reasoning_effort": "low", "verbosity": "low",
         "max_completion_tokens": 500},

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 import prism_support
-from prism_support import PrismServer, PrismStartError, violations
+from prism_support import PrismServer, PrismStartError, assert_conforms, assert_rejected, violations
 
 pytestmark = pytest.mark.prism
 
@@ -52,18 +52,6 @@ def azure_post(
         headers=sent_headers,
         timeout=HTTP_TIMEOUT_S,
     )
-
-
-def assert_conforms(response: requests.Response) -> None:
-    # Prism answers 200 for a valid request to these operations; anything else is a finding.
-    found = violations(response)
-    assert response.status_code == 200 and found == [], (response.status_code, found)
-
-
-def assert_rejected(response: requests.Response, field: str) -> None:
-    found = violations(response)
-    assert response.status_code == 422, (response.status_code, response.text[:500])
-    assert any(field in violation for violation in found), found
 
 
 # ---------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from typing import Any, Dict, Optional
 import pytest
 import requests
 
-from prism_support import PrismServer, violations
+from prism_support import PrismServer, assert_conforms, assert_rejected
 
 pytestmark = pytest.mark.prism
 
@@ -22,17 +22,6 @@ def v1_post(server: PrismServer, route: str, body: Any, *, api_version: Optional
     params = {"api-version": api_version} if api_version else {}
     return requests.post(f"{server.url}/openai/v1/{route}", params=params, json=body,
                          headers=AUTH if headers is None else headers, timeout=HTTP_TIMEOUT_S)
-
-
-def assert_conforms(response: requests.Response) -> None:
-    found = violations(response)
-    assert response.status_code == 200 and found == [], (response.status_code, found)
-
-
-def assert_rejected(response: requests.Response, field: str) -> None:
-    found = violations(response)
-    assert response.status_code == 422, (response.status_code, response.text[:500])
-    assert any(field in violation for violation in found), found
 
 
 def test_v1_valid_chat_request_conforms(prism_azure_v1: PrismServer) -> None:
