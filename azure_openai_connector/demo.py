@@ -51,7 +51,7 @@ def _connections(environ: Mapping[str, str], stack: ExitStack) -> List[Tuple[str
 
 def _summary(result: Dict[str, Any], text_limit: Optional[int] = 80) -> str:
     """The outcome in short: the answer text (quoted, cut at `text_limit` for the table) or counts."""
-    for key in ("content", "summary"):
+    for key in ("content", "summary", "output_text"):
         if isinstance(result.get(key), str):
             text = result[key] if text_limit is None else result[key][:text_limit]
             return json.dumps(text, ensure_ascii=False) if text_limit is not None else text
@@ -59,6 +59,8 @@ def _summary(result: Dict[str, Any], text_limit: Optional[int] = 80) -> str:
         return f"{len(result['images'])} image(s), {len(result['errors'])} error(s)"
     if "totals" in result:
         return f"{result['totals']['succeeded']} succeeded, {result['totals']['failed']} failed"
+    if isinstance(result.get("embeddings"), list):
+        return f"{len(result['embeddings'])} vector(s) of {result.get('dimensions')} dimensions"
     if "batch_id" in result:
         return f"batch {result['batch_id']}: {result['status']}"
     if "status" in result:
