@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from contextlib import contextmanager
-from typing import Any, Iterator, List
+from typing import Any, Iterator, List, Type
 
 from azure_openai_connector import hookimpl
 
@@ -49,3 +50,24 @@ class AttemptRecorder:
     @property
     def retry_delays(self) -> List[float]:
         return [exchange.retry_delay for exchange in self.exchanges if exchange.will_retry]
+
+
+class LoopbackServer:
+    """A request handler served on 127.0.0.1:<free port> by a daemon thread inside a `with`
+    block; the server is shut down, closed and its thread joined on the way out."""
+
+    def __init__(self, handler: Type[BaseHTTPRequestHandler]) -> None:
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        daemon=True)
+
+    def __enter__(self) -> Any:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5)

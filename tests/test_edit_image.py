@@ -5,8 +5,7 @@ redirects, no credentials), routes per service and version, the gpt-image rules.
 from __future__ import annotations
 
 import base64
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Dict, Iterator
 
 import pytest
@@ -17,7 +16,7 @@ from azure_openai_connector.errors import InputValidationError
 from azure_openai_connector.manifest import load_manifest
 from azure_openai_connector.runtime import Runtime
 
-from support import API_KEY
+from support import API_KEY, LoopbackServer
 
 ACTION = "edit_image"
 FORM = load_manifest().action(ACTION).inputs
@@ -31,7 +30,7 @@ def data_url(content: bytes, media_type: str) -> str:
     return f"data:{media_type};base64," + base64.b64encode(content).decode()
 
 
-class ImageHost:
+class ImageHost(LoopbackServer):
     """A loopback web server for downloads: /big.png (5 MB), /moved.png (a redirect), /sun.png."""
 
     def __init__(self) -> None:
@@ -56,20 +55,7 @@ class ImageHost:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
-
-    def __enter__(self) -> "ImageHost":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(5)
+        super().__init__(Handler)
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import base64
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 import pytest
@@ -32,7 +32,8 @@ import requests
 from azure_openai_connector import errors
 from azure_openai_connector.manifest import load_manifest
 from azure_openai_connector.runtime import Runtime
-from prism_support import LOOPBACK, PrismServer, violations
+from prism_support import PrismServer, violations
+from support import LoopbackServer
 
 pytestmark = pytest.mark.prism
 
@@ -49,7 +50,7 @@ NOT_FORWARDED = frozenset({"connection", "keep-alive", "transfer-encoding", "con
 Exchange = Dict[str, Any]
 
 
-class RecordingProxy:
+class RecordingProxy(LoopbackServer):
     """A loopback HTTP proxy that forwards every request to `upstream` (a URL, or a function of
     the request path giving one) and records the verdicts."""
 
@@ -100,11 +101,7 @@ class RecordingProxy:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://{LOOPBACK}:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
+        super().__init__(Handler)
 
     def _record(self, exchange: Exchange) -> None:
         with self._lock:
@@ -114,14 +111,8 @@ class RecordingProxy:
         with self._lock:
             self.exchanges.clear()
 
-    def __enter__(self) -> "RecordingProxy":
-        self._thread.start()
-        return self
-
     def __exit__(self, *exc_info: Any) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(5)
+        super().__exit__(*exc_info)
         self._session.close()
 
 
