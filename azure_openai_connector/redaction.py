@@ -94,8 +94,14 @@ def redact_json(value: Any, secrets: Iterable[str]) -> Any:
     depth. A string that is exactly a secret is hidden whatever the secret's length."""
     ordered = tuple(sorted({secret for secret in secrets if isinstance(secret, str) and secret},
                            key=len, reverse=True))  # longest first: one secret may contain another
-    if not ordered:
+    if not ordered or not _may_hold_secret(value, ordered):
         return value
+    return redacted_copy(value, ordered)
+
+
+def redacted_copy(value: Any, ordered: Tuple[str, ...]) -> Any:
+    """The walk behind `redact_json`: a copy of `value` with every string and key redacted
+    (`ordered`: the secrets, longest first)."""
 
     def text(item: str) -> str:
         return REDACTED if item in ordered else redact(item, ordered)
@@ -110,6 +116,39 @@ def redact_json(value: Any, secrets: Iterable[str]) -> Any:
         return item
 
     return walk(value)
+
+
+def _may_hold_secret(value: Any, secrets: Tuple[str, ...]) -> bool:
+    """False only when no string or key in `value` holds any secret in any of its forms: one C-speed
+    serialization and a substring search instead of a Python walk over every value, so a step's
+    result (which almost never echoes a key) is returned as it is.
+
+    Sound because JSON escapes text one character at a time: a string that contains a form
+    serializes to text that contains the form's escaped spelling, and a string that is exactly a
+    short secret serializes to that secret's quoted spelling."""
+    try:
+        text = _SERIALIZED.encode(value)
+    except (TypeError, ValueError):  # not plain JSON (or circular): let the walk decide
+        return True
+    return any(spelling in text for secret in secrets for spelling in _serialized_forms(secret))
+
+
+def _serialized_forms(secret: str) -> Tuple[str, ...]:
+    """How the secret's forms look inside serialized JSON text (see `_may_hold_secret`)."""
+    spellings = _SERIALIZED_CACHE.get(secret)
+    if spellings is None:
+        found = {json.dumps(secret, ensure_ascii=False)}  # quoted: a string that is exactly the secret
+        if len(secret) >= MIN_SECRET_LENGTH:
+            found |= {json.dumps(form, ensure_ascii=False)[1:-1] for form in encoded_forms(secret)}
+        spellings = tuple(found)
+        if len(_SERIALIZED_CACHE) > 1024:
+            _SERIALIZED_CACHE.clear()
+        _SERIALIZED_CACHE[secret] = spellings
+    return spellings
+
+
+_SERIALIZED_CACHE: Dict[str, Tuple[str, ...]] = {}
+_SERIALIZED = json.JSONEncoder(ensure_ascii=False)  # made once: json.dumps with options makes one per call
 
 
 def credentials(header_values: Iterable[str]) -> Tuple[str, ...]:

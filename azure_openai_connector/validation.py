@@ -46,17 +46,29 @@ _TYPE_CHECKS: Dict[str, Check] = {
 }
 
 
+def _always(value: Any) -> bool:
+    return True
+
+
 def compile_check(schema: Any) -> Check:
     """Compile a draft-07 schema (the subset the manifest uses) into a predicate."""
     if schema is True or schema == {}:
-        return lambda value: True
+        return _always
     if schema is False:
         return lambda value: False
     if not isinstance(schema, dict):
         raise UnsupportedSchema(repr(schema))
     checks: List[Check] = []
+    fused: frozenset = frozenset()
+    kind = schema.get("type")
+    if kind == "object" and "patternProperties" not in schema:
+        checks.append(_object(schema))
+        fused = _OBJECT_KEYWORDS
+    elif isinstance(kind, str) and kind in _SCALAR_FUSIONS:
+        check, fused = _SCALAR_FUSIONS[kind](schema)
+        checks.append(check)
     for keyword, argument in schema.items():
-        if keyword in _ANNOTATIONS or keyword.startswith("x-"):
+        if keyword in _ANNOTATIONS or keyword.startswith("x-") or keyword in fused:
             continue
         builder = _BUILDERS.get(keyword)
         if builder is None:
@@ -65,15 +77,22 @@ def compile_check(schema: Any) -> Check:
         if built is not None:
             checks.append(built)
     if not checks:
-        return lambda value: True
+        return _always
     if len(checks) == 1:
         return checks[0]
     return _every(tuple(checks))
 
 
 def _every(checks: Tuple[Check, ...]) -> Check:
-    # A plain loop: `all()` over a generator costs a generator per value, and valid inputs (the
-    # common case on a busy worker) run every check.
+    # Valid inputs (the common case on a busy worker) run every check: two or three are chained
+    # directly, more in a plain loop (`all()` over a generator costs a generator per value).
+    if len(checks) == 2:
+        first, second = checks
+        return lambda value: first(value) and second(value)
+    if len(checks) == 3:
+        first, second, third = checks
+        return lambda value: first(value) and second(value) and third(value)
+
     def check(value: Any) -> bool:
         for one in checks:
             if not one(value):
@@ -109,6 +128,39 @@ def _json_equal(left: Any, right: Any) -> bool:
     if isinstance(left, bool) or isinstance(right, bool):
         return isinstance(left, bool) and isinstance(right, bool) and left == right
     return left == right
+
+
+def _number_fusion(schema: Dict[str, Any]) -> Tuple[Check, frozenset]:
+    """`type: number` or `integer` with its `minimum` and `maximum` in one test."""
+    is_type = _TYPE_CHECKS[schema["type"]]
+    low, high = schema.get("minimum"), schema.get("maximum")
+    if low is not None and high is not None:
+        check: Check = lambda value: is_type(value) and low <= value <= high  # noqa: E731
+    elif low is not None:
+        check = lambda value: is_type(value) and low <= value  # noqa: E731
+    elif high is not None:
+        check = lambda value: is_type(value) and value <= high  # noqa: E731
+    else:
+        check = is_type
+    return check, _NUMBER_KEYWORDS
+
+
+def _string_fusion(schema: Dict[str, Any]) -> Tuple[Check, frozenset]:
+    """`type: string` with its `minLength` and `maxLength` in one test."""
+    low, high = schema.get("minLength", 0), schema.get("maxLength")
+    if high is not None:
+        check: Check = lambda value: isinstance(value, str) and low <= len(value) <= high  # noqa: E731
+    elif low:
+        check = lambda value: isinstance(value, str) and low <= len(value)  # noqa: E731
+    else:
+        check = _TYPE_CHECKS["string"]
+    return check, _STRING_KEYWORDS
+
+
+_NUMBER_KEYWORDS = frozenset({"type", "minimum", "maximum"})
+_STRING_KEYWORDS = frozenset({"type", "minLength", "maxLength"})
+_SCALAR_FUSIONS: Dict[Any, Callable[[Dict[str, Any]], Tuple[Check, frozenset]]] = {
+    "number": _number_fusion, "integer": _number_fusion, "string": _string_fusion}
 
 
 def _bound(compare: Callable[[Any, Any], bool]) -> Callable[[Any, Dict[str, Any]], Check]:
@@ -189,13 +241,47 @@ def _unique_items(argument: bool, schema: Dict[str, Any]) -> Optional[Check]:
 
 
 def _properties(argument: Dict[str, Any], schema: Dict[str, Any]) -> Check:
-    property_checks = tuple((name, compile_check(sub)) for name, sub in argument.items())
+    property_checks = {name: compile_check(sub) for name, sub in argument.items()}
+    listed = tuple(property_checks.items())
 
     def check(value: Any) -> bool:
         if not isinstance(value, dict):
             return True
-        for name, property_check in property_checks:
-            if name in value and not property_check(value[name]):
+        if len(value) < len(listed):  # an input sets few of many fields: go over what it sets
+            for name, item in value.items():
+                property_check = property_checks.get(name)
+                if property_check is not None and not property_check(item):
+                    return False
+        else:  # a rule about one or two fields of a larger object
+            for name, property_check in listed:
+                if name in value and not property_check(value[name]):
+                    return False
+        return True
+    return check
+
+
+_OBJECT_KEYWORDS = frozenset({"type", "required", "properties", "additionalProperties"})
+
+
+def _object(schema: Dict[str, Any]) -> Check:
+    """`type: object` with its `required`, `properties` and `additionalProperties` in one pass over
+    the value's members: the shape of every form and message, checked on every step."""
+    property_checks = {name: compile_check(sub) for name, sub in schema.get("properties", {}).items()}
+    required = frozenset(schema.get("required", ()))
+    additional = schema.get("additionalProperties", True)
+    closed = additional is False
+    extra_check = None if closed else compile_check(additional)
+    open_to_anything = extra_check is _always
+
+    def check(value: Any) -> bool:
+        if not isinstance(value, dict) or not required.issubset(value.keys()):
+            return False
+        for name, item in value.items():
+            property_check = property_checks.get(name)
+            if property_check is None:
+                if closed or not (open_to_anything or extra_check(item)):  # type: ignore[misc]
+                    return False
+            elif not property_check(item):
                 return False
         return True
     return check
@@ -213,8 +299,14 @@ def _additional_properties(argument: Any, schema: Dict[str, Any]) -> Check:
     if argument is False:
         return lambda value: not isinstance(value, dict) or known.issuperset(value)
     extra_check = compile_check(argument)
-    return lambda value: not isinstance(value, dict) or all(
-        extra_check(item) for name, item in value.items() if name not in known)
+
+    def check(value: Any) -> bool:
+        if isinstance(value, dict):
+            for name, item in value.items():
+                if name not in known and not extra_check(item):
+                    return False
+        return True
+    return check
 
 
 def _property_names(argument: Any, schema: Dict[str, Any]) -> Check:
@@ -250,11 +342,6 @@ def _not(argument: Any, schema: Dict[str, Any]) -> Check:
     return lambda value: not inner(value)
 
 
-def _property_names(argument: Any, schema: Dict[str, Any]) -> Check:
-    name_check = compile_check(argument)
-    return lambda value: not isinstance(value, dict) or all(name_check(name) for name in value)
-
-
 def _if(argument: Any, schema: Dict[str, Any]) -> Check:
     condition = compile_check(argument)
     then = compile_check(schema.get("then", True))
@@ -287,11 +374,13 @@ _BUILDERS: Dict[str, Callable[[Any, Dict[str, Any]], Optional[Check]]] = {
     "oneOf": _one_of,
     "anyOf": _any_of,
     "not": _not,
-    "propertyNames": _property_names,
     "if": _if,
     "then": lambda argument, schema: None,  # compiled together with "if"
     "else": lambda argument, schema: None,
 }
+
+
+_NOT_COMPILED = object()
 
 
 class SchemaValidator:
@@ -300,19 +389,29 @@ class SchemaValidator:
 
     def __init__(self, schema: Dict[str, Any]) -> None:
         self.schema = schema
-        try:
-            self._fast_check: Optional[Check] = compile_check(schema)
-        except UnsupportedSchema:
-            self._fast_check = None
+        # Compiled on first use: a worker starting up builds every form and validates one or two.
+        self._fast_check: Any = _NOT_COMPILED
         self._full = None  # the jsonschema validator, built on first need
 
+    def _compiled(self) -> Optional[Check]:
+        check = self._fast_check
+        if check is _NOT_COMPILED:  # two threads may both compile: the same result, either kept
+            try:
+                check = compile_check(self.schema)
+            except UnsupportedSchema:
+                check = None
+            self._fast_check = check
+        return check
+
     def is_valid(self, value: Any) -> bool:
-        if self._fast_check is not None:
-            return self._fast_check(value)
+        check = self._compiled()
+        if check is not None:
+            return check(value)
         return not self.errors(value)
 
     def errors(self, value: Any) -> List[Dict[str, str]]:
-        if self._fast_check is not None and self._fast_check(value):
+        check = self._compiled()
+        if check is not None and check(value):
             return []
         if self._full is None:
             from jsonschema import Draft7Validator, validators  # imported only when something is wrong
@@ -485,6 +584,11 @@ def json_value_problems(value: Any, prefix: str = "") -> List[Dict[str, str]]:
     and infinities, lone surrogates, integers too long to print, non-string object keys, and
     nesting deeper than MAX_JSON_DEPTH. Iterative, so a hostile depth cannot exhaust the stack;
     the schema check runs after this one and may then recurse safely."""
+    return [] if fits_json(value) else json_problems_walk(value, prefix)
+
+
+def json_problems_walk(value: Any, prefix: str = "") -> List[Dict[str, str]]:
+    """The walk behind `json_value_problems`, building every member's path as it goes."""
     problems: List[Dict[str, str]] = []
     pending: List[Tuple[str, Any, int]] = [(prefix, value, 0)]
     while pending:
@@ -517,6 +621,48 @@ def json_value_problems(value: Any, prefix: str = "") -> List[Dict[str, str]]:
                 pending.extend((_join(path, str(index)), member, depth + 1) for index, member in enumerate(item))
     problems.sort(key=lambda problem: problem["path"])
     return problems
+
+
+def fits_json(value: Any) -> bool:
+    """True only when `value` surely has none of the problems `json_value_problems` lists: the
+    same walk without building a path for every member, on exact types (a subclass, or anything
+    unusual, answers False and the full walk decides). Valid inputs take this path on every step."""
+    pending: List[Tuple[Any, int]] = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        kind = type(item)
+        if kind is str:
+            if not item.isascii() and _has_lone_surrogate(item):
+                return False
+        elif kind is dict or kind is list:
+            if depth >= MAX_JSON_DEPTH:
+                return False
+            members = item.values() if kind is dict else item
+            if kind is dict:
+                for key in item:
+                    if type(key) is not str or (not key.isascii() and _has_lone_surrogate(key)):
+                        return False
+            for member in members:
+                member_kind = type(member)
+                if member_kind is str:
+                    if not member.isascii() and _has_lone_surrogate(member):
+                        return False
+                elif member_kind is bool or member is None:
+                    continue
+                else:
+                    pending.append((member, depth + 1))
+        elif kind is int:
+            if not -_INTEGER_LIMIT < item < _INTEGER_LIMIT:
+                return False
+        elif kind is float:
+            if item != item or item in (_INFINITY, -_INFINITY):
+                return False
+        elif not (kind is bool or item is None):
+            return False
+    return True
+
+
+_INFINITY = float("inf")
 
 
 def _has_lone_surrogate(text: str) -> bool:

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any, Dict, Iterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from azure_openai_connector import hookimpl
 from azure_openai_connector.errors import (
@@ -25,6 +27,7 @@ from azure_openai_connector.errors import (
 )
 from azure_openai_connector.extensions import extension_manager
 from azure_openai_connector.runtime import Runtime
+from azure_openai_connector.validation import MAX_JSON_DEPTH, fits_json, json_problems_walk
 
 from hostile_upstream import HostileUpstream
 from support import API_KEY, RecordedSleep, registered
@@ -101,6 +104,37 @@ def test_unsendable_raw_request_inputs_are_refused_with_their_path(emulator, azu
         quick.run("raw_request", azure_connection, _raw("/v1/models", **inputs))
     assert [problem["path"] for problem in caught.value.errors] == [path]
     assert emulator.requests == []
+
+
+class _Text(str):
+    """A str subclass: the quick pass must leave anything but exact JSON types to the walk."""
+
+
+_awkward_scalars = (st.none() | st.booleans() | st.integers(-10 ** 6, 10 ** 6)
+                    | st.sampled_from([4300, -4300, 4299]).map(lambda digits: (10 ** abs(digits)) * (digits // abs(digits)))
+                    | st.sampled_from([float("nan"), float("inf"),
+                                       -float("inf"), 1.5, "a\ud800b", "\udfff", "caf\u00e9", _Text("x")])
+                    | st.text(max_size=6))
+_awkward_keys = st.text(max_size=4) | st.sampled_from([1, 2.5, None, "\ud800", ("t",)])
+_awkward_values = st.recursive(
+    _awkward_scalars,
+    lambda inner: (st.lists(inner, max_size=3) | st.dictionaries(_awkward_keys, inner, max_size=3)
+                   | st.tuples(inner)),
+    max_leaves=12)
+
+
+@settings(max_examples=400, deadline=None)
+@given(value=_awkward_values, depth=st.sampled_from([0, MAX_JSON_DEPTH - 2, MAX_JSON_DEPTH - 1, MAX_JSON_DEPTH]))
+def test_the_quick_json_pass_never_lets_a_problem_the_walk_finds_through(value, depth):
+    """fits_json answers True only for values the full walk finds nothing wrong in."""
+    for _ in range(depth):
+        value = [value]
+    if fits_json(value):
+        assert json_problems_walk(value) == []
+
+
+def test_the_quick_json_pass_accepts_an_ordinary_chat_input():
+    assert fits_json({"messages": [{"role": "user", "content": "caf\u00e9 \u2603"}], "temperature": 0.5, "n": 1})
 
 
 def test_an_empty_problem_list_is_never_an_input_validation_error():

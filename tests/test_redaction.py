@@ -3,8 +3,12 @@
 import json
 import subprocess
 import sys
+from urllib.parse import quote
 
-from azure_openai_connector.redaction import REDACTED, credentials, redact, redact_json
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from azure_openai_connector.redaction import REDACTED, credentials, redact, redact_json, redacted_copy
 
 KEY = "sk-redaction-test-key-0123456789"
 
@@ -22,6 +26,35 @@ def test_redact_json_hides_a_short_secret_only_where_a_string_is_exactly_it():
 def test_redact_json_ignores_empty_and_missing_secrets():
     value = {"text": "unchanged"}
     assert redact_json(value, ["", None]) == value  # type: ignore[list-item]
+
+
+# Secrets with the characters that escaping and percent-encoding change, and one short enough to be
+# hidden only where a string is exactly it.
+SECRETS = ("sk-plain-0123456789", 'k"ey\\with/quotes+=%', "n\u00e9e\nline-\u2603-key", "abc")
+_pieces = st.sampled_from(["", "x ", " y", "abc", "ab", "\"", "\\", "\n", "\u00e9", "Bearer "]
+                          + list(SECRETS) + [quote(s, safe="") for s in SECRETS]
+                          + [json.dumps(s)[1:-1] for s in SECRETS] + [repr(s)[1:-1] for s in SECRETS])
+_texts = st.lists(_pieces, max_size=4).map("".join) | st.text(max_size=8)
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | _texts,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_texts, inner, max_size=4),
+    max_leaves=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=_json_values, secrets=st.lists(st.sampled_from(SECRETS), min_size=1, max_size=3))
+def test_the_quick_no_secret_answer_never_skips_a_value_the_walk_would_change(value, secrets):
+    """redact_json returns a value untouched only after a serialized search finds no secret in any
+    form; whatever the value, its answer equals the full walk's."""
+    ordered = tuple(sorted(set(secrets), key=len, reverse=True))
+    assert redact_json(value, secrets) == redacted_copy(value, ordered)
+
+
+def test_a_result_without_secrets_is_returned_as_it_is_and_one_with_a_secret_is_copied():
+    clean = {"choices": [{"message": {"content": "hello"}}], "usage": {"total_tokens": 3}}
+    assert redact_json(clean, ["sk-plain-0123456789"]) is clean
+    echoed = {"choices": [{"message": {"content": quote('k"ey\\with/quotes+=%', safe="")}}]}
+    assert redact_json(echoed, ['k"ey\\with/quotes+=%']) == {"choices": [{"message": {"content": REDACTED}}]}
 
 
 def test_redact_hides_the_repr_escaped_form_of_a_secret():

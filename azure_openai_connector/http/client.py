@@ -12,9 +12,7 @@ from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
-from requests.cookies import RequestsCookieJar, merge_cookies
-from requests.hooks import default_hooks
-from requests.sessions import merge_hooks
+from requests.cookies import RequestsCookieJar, extract_cookies_to_jar, merge_cookies
 from requests.structures import CaseInsensitiveDict
 
 from .. import errors, process_state
@@ -37,6 +35,8 @@ MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 # Bytes asked of the socket per read; urllib3 decompresses no more than this per read either.
 READ_CHUNK = 64 * 1024
 MAX_PREPARED_URLS = 256
+#: Request bodies as compact UTF-8 JSON (made once: json.dumps with options builds an encoder per call).
+COMPACT_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 USER_AGENT = f"azure-openai-connector/{__version__} python-requests/{requests.__version__}"
 
 
@@ -148,7 +148,7 @@ class HttpClient:
         policy = retry or RetryPolicy()
         request_headers = dict(headers or {})
         if json_body is not None:
-            data = json.dumps(json_body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+            data = COMPACT_JSON.encode(json_body).encode("utf-8")
             request_headers["Content-Type"] = "application/json"
         timeout = (self.connect_timeout, read_timeout or self.read_timeout)
         attempt_limit = timeout[0] + timeout[1]
@@ -277,37 +277,48 @@ class HttpClient:
     def _send(self, method: str, url: str, *, data: Any, files: Any, params: Any,
               headers: Dict[str, str], timeout: Tuple[float, float]) -> requests.Response:
         """`self.session.request(..., allow_redirects=False)`, doing only the per-request part of
-        its work when nothing else can differ: the same prepared request, cookies, hooks, proxies,
-        TLS settings and errors, at about three quarters of requests' own CPU per call.
+        its work when nothing else can differ: the same prepared request, cookies, proxies, TLS
+        settings and errors, handed to the session's adapter as `Session.send` would.
 
-        `Session.request` re-parses and re-quotes the URL (a pure function of it, cached here) and
-        merges the session's params, proxies and headers through generic helpers whose runtime
-        Protocol checks are slow; with trust_env off there is nothing else to merge. Files, params,
-        session auth or trust_env take the ordinary path."""
+        `Session.request` re-parses and re-quotes the URL and checks it for credentials (a pure
+        function of it, cached here) and merges the session's params, proxies and headers through
+        generic helpers whose runtime Protocol checks are slow; with trust_env off there is nothing
+        else to merge. `Session.send` then dispatches response hooks (the session has none), reads
+        cookies from every answer (only an answer that sets one has any) and looks for a redirect
+        it will not follow. Files, params, session auth, hooks or trust_env take the ordinary path."""
         session = self.session
-        if files is not None or params or session.params or session.auth is not None or session.trust_env:
+        if (files is not None or params or session.params or session.auth is not None or session.trust_env
+                or any(session.hooks.values())):
             return session.request(method, url, data=data, files=files, params=params, headers=headers,
                                    timeout=timeout, allow_redirects=False)
-        prepared_url = self._prepared_urls.get(url)
-        if prepared_url is None:
+        known = self._prepared_urls.get(url)
+        if known is None:
             probe = requests.PreparedRequest()
             probe.prepare_url(url, None)
-            prepared_url = probe.url
+            probe.prepare_headers({})
+            probe.prepare_auth(None, probe.url)  # user:password in the URL becomes Basic auth
+            known = (probe.url, "Authorization" in probe.headers)
             if len(self._prepared_urls) >= MAX_PREPARED_URLS:
                 self._prepared_urls.clear()
-            self._prepared_urls[url] = prepared_url
+            self._prepared_urls[url] = known
+        prepared_url, has_url_credentials = known
         merged = CaseInsensitiveDict(session.headers)
         merged.update(headers)
         prepared = requests.PreparedRequest()
         prepared.prepare_method(method)
         prepared.url = prepared_url
         prepared.prepare_headers({name: value for name, value in merged.items() if value is not None})
-        prepared.prepare_cookies(merge_cookies(RequestsCookieJar(), session.cookies))
+        if session.cookies:
+            prepared.prepare_cookies(merge_cookies(RequestsCookieJar(), session.cookies))
         prepared.prepare_body(data or {}, None)
-        prepared.prepare_auth(None, prepared_url)
-        prepared.prepare_hooks(merge_hooks(default_hooks(), session.hooks))
-        return session.send(prepared, timeout=timeout, allow_redirects=False, proxies=session.proxies,
-                            stream=session.stream, verify=session.verify, cert=session.cert)
+        if has_url_credentials:
+            prepared.prepare_auth(None, prepared_url)
+        response = session.get_adapter(prepared_url).send(
+            prepared, stream=session.stream, timeout=timeout, verify=session.verify, cert=session.cert,
+            proxies=session.proxies)
+        if "set-cookie" in response.headers:
+            extract_cookies_to_jar(session.cookies, prepared, response.raw)
+        return response
 
     def _refresh_auth(self, rejected: Dict[str, str]) -> bool:
         """Ask the auth plugins for a fresh credential after a 401; True when one was renewed."""
@@ -404,6 +415,45 @@ def _call_plugin(impl: Any, hook_name: str, **arguments: Any) -> Any:
             f"The extension plugin {impl.plugin_name!r} failed in {hook_name}: {type(exc).__name__}") from None
 
 
+class _PoolAdapter(HTTPAdapter):
+    """requests' HTTPAdapter, remembering the connection pool of each origin and TLS setting.
+
+    For every request, requests parses the URL, stats the CA bundle path (a directory or a file?)
+    and urllib3 normalises a pool key, all to find the same pool again: pure functions of the
+    origin and the TLS settings. A remembered pool is used while it is open (a closed one is looked
+    up afresh); no more are remembered than the pool manager keeps, a new pool manager (a grown
+    pool) starts afresh, closing the adapter closes them too, and proxied requests take requests'
+    own path."""
+
+    _pools: Dict[Tuple[str, Any, Any], Any]
+
+    def get_connection_with_tls_context(self, request: requests.PreparedRequest, verify: Any,
+                                        proxies: Optional[Mapping[str, str]] = None, cert: Any = None) -> Any:
+        url = request.url or ""
+        if proxies:
+            return super().get_connection_with_tls_context(request, verify, proxies, cert)
+        path_starts = url.find("/", url.find("//") + 2)
+        key = (url if path_starts < 0 else url[:path_starts], verify, cert)
+        pool = self._pools.get(key)
+        if pool is None or pool.pool is None:  # not yet looked up, or closed since
+            pool = super().get_connection_with_tls_context(request, verify, proxies, cert)
+            if len(self._pools) >= self._pool_connections:
+                self._pools.clear()
+            self._pools[key] = pool
+        return pool
+
+    def init_poolmanager(self, *args: Any, **options: Any) -> None:
+        """A new pool manager (a grown pool): forget the pools of the old one."""
+        self._pools = {}
+        super().init_poolmanager(*args, **options)
+
+    def close(self) -> None:
+        remembered, self._pools = self._pools, {}
+        for pool in remembered.values():
+            pool.close()
+        super().close()
+
+
 def _new_session(connection: Connection, pool_size: int) -> requests.Session:
     session = requests.Session()
     # Proxy and CA settings are read from the environment once, here, instead of on every
@@ -413,7 +463,7 @@ def _new_session(connection: Connection, pool_size: int) -> requests.Session:
     session.stream = True
     session.proxies.update(requests.utils.get_environ_proxies(connection.base_url))
     session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
+    adapter = _PoolAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json",
