@@ -19,7 +19,7 @@ from typing import Iterator, List
 
 import pytest
 import requests
-from requests.adapters import BaseAdapter
+from requests.adapters import BaseAdapter, HTTPAdapter
 
 from azure_openai_connector import errors
 from azure_openai_connector.connection import connection_from_values
@@ -38,7 +38,7 @@ PER_CALL = ["ours / tuned Session (wall)", "ours / bare Session (wall)", "urllib
 QUOTA = ["ours / quota ideal", "ours: 429s per prompt", "aimd / quota ideal", "aimd: 429s per prompt"] + (
     ["sdk / quota ideal", "sdk: 429s per prompt"] if HAVE_OPENAI else [])
 EXPECTED_RATIOS = {
-    "cold": ["fresh worker / floor", "default cache / floor"] + (["fresh worker / import openai"] if HAVE_OPENAI else []),
+    "cold": ["fresh worker / floor", "default cache / floor", "source checkout / floor"] + (["fresh worker / import openai"] if HAVE_OPENAI else []),
     "per_call": PER_CALL + (SDK_PER_CALL if HAVE_OPENAI else []),
     "per_call_emulator": PER_CALL + (SDK_PER_CALL if HAVE_OPENAI else []),
     "validation": ["ours (µs, absolute)", "ours / jsonschema"],
@@ -167,6 +167,38 @@ def test_the_lean_path_prepares_what_session_request_would(data: object, monkeyp
         standard.method, list(standard.headers.items()), standard.body, standard.hooks)
     assert lean.headers["Cookie"] == "affinity=node-7"
     assert lean_options == standard_options and lean_options["proxies"]
+
+
+def _pool_of(client: HttpClient, url: str) -> object:
+    prepared = requests.Request("GET", url).prepare()
+    return client.session.get_adapter(url).get_connection_with_tls_context(prepared, client.session.verify, {}, None)
+
+
+def test_the_adapter_remembers_the_pool_of_an_origin_until_the_pool_is_replaced(emulator, azure_connection) -> None:
+    runtime = Runtime()
+    try:
+        runtime.run("create_chat_completion", azure_connection, {"messages": [{"role": "user", "content": "one"}]})
+        client = runtime.client(runtime.connection(azure_connection))
+        url = emulator.url + "/openai/v1/chat/completions"
+        remembered = _pool_of(client, url)
+        assert _pool_of(client, url) is remembered  # the same origin and TLS settings: the same pool
+        assert _pool_of(client, emulator.url + "/openai/v1/models?x=1") is remembered
+
+        adapter = client.session.get_adapter(url)  # the very pool requests' own lookup finds
+        assert remembered is HTTPAdapter.get_connection_with_tls_context(
+            adapter, requests.Request("GET", url).prepare(), client.session.verify, {}, None)
+
+        from azure_openai_connector.actions.pool_sizing import grow_pool
+
+        before = _pool_of(client, url)
+        grow_pool(client, client.pool_size + 8)  # a new pool manager, sized for more concurrency
+        assert _pool_of(client, url) is not before
+        assert _pool_of(client, url).pool.maxsize == client.pool_size
+        answer = runtime.run("create_chat_completion", azure_connection,
+                             {"messages": [{"role": "user", "content": "three"}]})
+        assert answer["content"] == "Emulated reply to: three"
+    finally:
+        runtime.close()
 
 
 # --- proxies from the environment: read once per session, never dropped ---------------------------

@@ -52,6 +52,7 @@ def installed_venv(tmp_path_factory) -> Path:
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
     for packaged in ("azure_openai_connector/data/connector.yaml",
+                     "azure_openai_connector/data/connector.json",  # the build's parse of it
                      "azure_openai_connector/data/manifest.schema.json",
                      "azure_openai_connector/data/icon.svg",
                      "azure_openai_connector/playground/__init__.py",
@@ -78,6 +79,49 @@ def test_a_host_discovers_and_runs_the_installed_plugin(installed_venv, emulator
     assert report["content"] == "Emulated reply to: Where was it played?"
     assert str(installed_venv) in report["module"]  # the installed copy, not this source tree
     assert emulator.requests[0].headers.get("api-key") == API_KEY
+
+
+LOAD_SCRIPT = r"""
+import json, sys
+from azure_openai_connector.manifest import load_manifest
+manifest = load_manifest()
+print(json.dumps({"raw": manifest.raw, "yaml_imported": "yaml" in sys.modules,
+                  "jsonschema_imported": "jsonschema" in sys.modules}))
+"""
+
+
+@pytest.mark.slow
+def test_the_installed_package_starts_from_its_compiled_manifest_without_yaml(installed_venv, tmp_path):
+    """The wheel's JSON copy of the manifest is exactly the YAML's parse, and a worker starting from
+    the wheel reads it without importing a YAML parser or jsonschema, even with no cache at all."""
+    env = dict(os.environ, AZURE_OPENAI_CONNECTOR_CACHE_DIR="")
+    done = subprocess.run([str(installed_venv / "bin" / "python"), "-c", LOAD_SCRIPT],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["raw"] == load_manifest().raw
+    assert (report["yaml_imported"], report["jsonschema_imported"]) == (False, False)
+
+
+@pytest.mark.slow
+def test_an_installed_manifest_edited_after_the_build_is_read_from_its_yaml(installed_venv, tmp_path):
+    """The JSON copy only stands for the YAML it was made from: edit the installed YAML and the
+    package reads (and, as its bytes are no longer the proven ones, fully checks) the YAML."""
+    [data] = installed_venv.glob("lib/python*/site-packages/azure_openai_connector/data")
+    original = (data / "connector.yaml").read_text(encoding="utf-8")
+    edited = original.replace("Create Chat Completion", "Create Chat Completion (edited)", 1)
+    assert edited != original
+    (data / "connector.yaml").write_text(edited, encoding="utf-8")
+    try:
+        env = dict(os.environ, AZURE_OPENAI_CONNECTOR_CACHE_DIR="")
+        done = subprocess.run([str(installed_venv / "bin" / "python"), "-c", LOAD_SCRIPT],
+                              capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+    finally:
+        (data / "connector.yaml").write_text(original, encoding="utf-8")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["raw"]["actions"]["create_chat_completion"]["label"] == "Create Chat Completion (edited)"
+    assert (report["yaml_imported"], report["jsonschema_imported"]) == (True, True)
 
 
 @pytest.mark.slow

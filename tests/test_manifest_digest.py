@@ -19,6 +19,7 @@ from azure_openai_connector.manifest import (
     load_packaged,
     manifest_digest,
     parse_manifest,
+    source_sha256,
 )
 
 DATA = resources.files("azure_openai_connector") / "data"
@@ -58,3 +59,22 @@ def test_a_manifest_loaded_from_a_file_is_always_checked_fully(tmp_path: Path) -
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                           timeout=60, check=True)
     assert done.stdout.strip() == "True"
+
+
+def _compiled(document: dict, made_from: str) -> str:
+    return json.dumps({"source_sha256": source_sha256(made_from), "manifest": document})
+
+
+def test_a_compiled_copy_is_read_only_for_the_text_it_was_made_from() -> None:
+    """setup.py writes the build's parse of the YAML beside it; the package reads that copy instead
+    of parsing YAML only while the copy's recorded hash is the YAML's own."""
+    text, meta = _packaged("connector.yaml"), _packaged("manifest.schema.json")
+    recorded = _packaged(VALIDATED_DIGEST_FILE).strip()
+    parsed = load_packaged(text, meta, recorded).raw
+    marked = json.loads(json.dumps(parsed))
+    marked["connector"]["name"] = "read from the compiled copy"
+
+    assert load_packaged(text, meta, recorded, _compiled(marked, text)).raw == marked
+    for stale in (_compiled(marked, text + "\n# edited after the build\n"), "{not json", json.dumps([1]),
+                  json.dumps({"source_sha256": source_sha256(text), "manifest": "not a mapping"})):
+        assert load_packaged(text, meta, recorded, stale).raw == parsed

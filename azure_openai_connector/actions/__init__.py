@@ -9,9 +9,8 @@ once, before `run`, and refuses the step on any problem. Modules are imported on
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
 from types import ModuleType
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, NamedTuple, Optional
 
 from ..connection import Connection
 from ..http import HttpClient
@@ -33,8 +32,7 @@ HANDLER_MODULES: Dict[str, str] = {
 }
 
 
-@dataclass(frozen=True)
-class Step:
+class Step(NamedTuple):
     """What a handler gets besides its inputs: the manifest entry, the connection and its client."""
 
     action: Action
