@@ -241,8 +241,20 @@ def _unique_items(argument: bool, schema: Dict[str, Any]) -> Optional[Check]:
 
 
 def _properties(argument: Dict[str, Any], schema: Dict[str, Any]) -> Check:
+    if argument and all(sub is False for sub in argument.values()):  # "these fields must not be set"
+        forbidden = frozenset(argument)
+        return lambda value: not isinstance(value, dict) or forbidden.isdisjoint(value)
     property_checks = {name: compile_check(sub) for name, sub in argument.items()}
     listed = tuple(property_checks.items())
+    if len(listed) == 1:  # a rule about one field (the role of a message, say)
+        [(only_name, only_check)] = listed
+
+        def check_one(value: Any) -> bool:
+            if not isinstance(value, dict):
+                return True
+            item = value.get(only_name, _ABSENT)
+            return item is _ABSENT or only_check(item)
+        return check_one
 
     def check(value: Any) -> bool:
         if not isinstance(value, dict):
@@ -260,6 +272,7 @@ def _properties(argument: Dict[str, Any], schema: Dict[str, Any]) -> Check:
     return check
 
 
+_ABSENT = object()
 _OBJECT_KEYWORDS = frozenset({"type", "required", "properties", "additionalProperties"})
 
 
@@ -334,7 +347,13 @@ def _one_of(argument: List[Any], schema: Dict[str, Any]) -> Check:
 
 def _any_of(argument: List[Any], schema: Dict[str, Any]) -> Check:
     branches = tuple(compile_check(sub) for sub in argument)
-    return lambda value: any(branch(value) for branch in branches)
+
+    def check(value: Any) -> bool:
+        for branch in branches:  # a loop: any() over a generator costs a generator per value
+            if branch(value):
+                return True
+        return False
+    return check
 
 
 def _not(argument: Any, schema: Dict[str, Any]) -> Check:
