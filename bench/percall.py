@@ -191,6 +191,8 @@ def run_validation(rounds: int, warmup: int, iterations: int) -> Benchmark:
     theirs = bench.add("same input: jsonschema Draft7Validator.is_valid, compiled once", "us", results["jsonschema"])
     bench.add("invalid input, every error with its path (jsonschema report)", "us", results["invalid"],
               note=", ".join(paths))
-    bench.ratio("ours (µs, absolute)", ours.median, 1.0, 20.0)
-    bench.ratio("ours / jsonschema", ours.median, theirs.median)
+    # Held to the ratio, not to a number of microseconds: the same run's jsonschema on the same
+    # input is the baseline, whatever the machine and whatever the chat form has grown to.
+    bench.ratio("ours / jsonschema", ours.median, theirs.median, 0.10)
+    bench.ratio("ours (µs, absolute)", ours.median, 1.0)
     return bench
