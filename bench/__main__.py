@@ -20,7 +20,7 @@ BENCHMARKS = ("cold", "per_call", "per_call_emulator", "validation", "fanout_16"
               "quota_tpm", "quota_rpm")
 
 FULL: Dict[str, Dict[str, Any]] = {
-    "cold": dict(rounds=15, warmup=2),
+    "cold": dict(rounds=31, warmup=2),
     "per_call": dict(rounds=7, warmup=1, calls=200),
     "per_call_emulator": dict(rounds=5, warmup=1, calls=200),
     "validation": dict(rounds=9, warmup=1, iterations=20000),

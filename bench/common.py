@@ -143,6 +143,8 @@ def format_value(value: float, unit: str) -> str:
         return f"{value:.2f} KB"
     if unit == "count":
         return f"{value:g}"
+    if unit == "x":
+        return f"{value:.3f}x"
     return f"{value:g} {unit}"
 
 

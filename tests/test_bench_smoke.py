@@ -38,7 +38,11 @@ PER_CALL = ["ours / tuned Session (wall)", "ours / bare Session (wall)", "urllib
 QUOTA = ["ours / quota ideal", "ours: 429s per prompt", "aimd / quota ideal", "aimd: 429s per prompt"] + (
     ["sdk / quota ideal", "sdk: 429s per prompt"] if HAVE_OPENAI else [])
 EXPECTED_RATIOS = {
-    "cold": ["fresh worker / floor", "default cache / floor", "source checkout / floor"] + (["fresh worker / import openai"] if HAVE_OPENAI else []),
+    "cold": ["fresh worker / floor (median of each round's ratio)", "fresh worker / floor (ratio of the medians)",
+             "default cache / floor (median of each round's ratio)",
+             "source checkout / floor (median of each round's ratio)"] + (
+        ["fresh worker / import openai (median of each round's ratio)",
+         "fresh worker / import openai (ratio of the medians)"] if HAVE_OPENAI else []),
     "per_call": PER_CALL + (SDK_PER_CALL if HAVE_OPENAI else []),
     "per_call_emulator": PER_CALL + (SDK_PER_CALL if HAVE_OPENAI else []),
     "validation": ["ours (µs, absolute)", "ours / jsonschema"],
