@@ -78,6 +78,15 @@ def test_the_benchmark_entry_point_produces_every_row(tmp_path: Path) -> None:
         assert sum(subject.endswith("requests answered 429") for subject in quota_rows) == len(QUOTA) // 2
 
 
+def test_the_parts_benchmark_measures_every_part_of_this_tree() -> None:
+    done = subprocess.run([sys.executable, "-m", "bench.parts"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    parts = json.loads(done.stdout)
+    assert parts.pop("package") == str(ROOT)
+    assert len(parts) == 7 and all(isinstance(value, float) and value > 0 for value in parts.values()), parts
+
+
 # --- the manifest: checked once per content, never skipped for a changed one ---------------------
 
 
