@@ -460,14 +460,21 @@ def endpoint_policy_problem(base_url: str, policy: str, allowed_hosts: Tuple[str
     allowed = {name.strip().rstrip(".").lower() for name in allowed_hosts if name.strip()}
     if not (host in PUBLIC_HOSTS or host in allowed or host.endswith(PUBLIC_HOST_SUFFIXES)):
         return "is not a public Azure OpenAI, Azure AI or OpenAI host, nor an allowed one"
+    return public_address(host)[1]
+
+
+def public_address(host: str) -> Tuple[Optional[str], Optional[str]]:
+    """(an address of `host`, None) when every address it resolves to is public; (None, why
+    not) when one is loopback, private, link-local, multicast or otherwise not global, or when the
+    name does not resolve."""
     import socket  # only a host with the policy on resolves names
 
     try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)}
+        addresses = sorted({info[4][0] for info in socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)})
     except (OSError, UnicodeError):
-        return "does not resolve to an address"
-    for address in sorted(addresses):
+        return None, "does not resolve to an address"
+    for address in addresses:
         ip = ipaddress.ip_address(address.split("%")[0])
         if not ip.is_global or ip.is_multicast:
-            return f"resolves to {address}, which is not a public address"
-    return None
+            return None, f"resolves to {address}, which is not a public address"
+    return (addresses[0], None) if addresses else (None, "does not resolve to an address")

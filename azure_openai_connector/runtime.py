@@ -92,7 +92,7 @@ class Runtime:
                 {"path": "", "message": "was refused without a reason"}]
             raise InputValidationError(problems, subject=_subject_of(problems))
         step = actions.Step(action=spec, connection=conn, client=self.client(conn),
-                            pacer_factory=self.pacer_factory)
+                            pacer_factory=self.pacer_factory, endpoint_policy=self.endpoint_policy)
         # Everything that leaves a step passes here: its result, or its error with every field.
         try:
             result = handler.run(step, values)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from contextlib import contextmanager
-from typing import Any, Iterator, List, Type
+from typing import Any, Iterator, List, Optional, Type
 
 from azure_openai_connector import hookimpl
 
@@ -56,10 +57,13 @@ class LoopbackServer:
     """A request handler served on 127.0.0.1:<free port> by a daemon thread inside a `with`
     block; the server is shut down, closed and its thread joined on the way out."""
 
-    def __init__(self, handler: Type[BaseHTTPRequestHandler]) -> None:
+    def __init__(self, handler: Type[BaseHTTPRequestHandler], tls: Optional[ssl.SSLContext] = None) -> None:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        if tls is not None:  # every accepted connection shakes hands with this context's certificate
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
+        self.port = self._server.server_address[1]
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         daemon=True)
 

@@ -5,12 +5,17 @@ redirects, no credentials), routes per service and version, the gpt-image rules.
 from __future__ import annotations
 
 import base64
+import ssl
 from http.server import BaseHTTPRequestHandler
-from typing import Any, Dict, Iterator
+from pathlib import Path
+from typing import Any, Dict, Iterator, Optional, Tuple
 
 import pytest
+import requests
 from jsonschema import Draft7Validator
 
+from azure_openai_connector import actions
+from azure_openai_connector.actions.image_sources import PinnedAddressAdapter
 from azure_openai_connector.emulator import Emulator
 from azure_openai_connector.errors import InputValidationError
 from azure_openai_connector.manifest import load_manifest
@@ -33,7 +38,7 @@ def data_url(content: bytes, media_type: str) -> str:
 class ImageHost(LoopbackServer):
     """A loopback web server for downloads: /big.png (5 MB), /moved.png (a redirect), /sun.png."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: Optional[ssl.SSLContext] = None) -> None:
         self.seen_headers: list = []
         host = self
 
@@ -55,7 +60,7 @@ class ImageHost(LoopbackServer):
             def log_message(self, *args: Any) -> None:
                 pass
 
-        super().__init__(Handler)
+        super().__init__(Handler, tls=tls)
 
 
 @pytest.fixture
@@ -164,3 +169,63 @@ def test_the_emulator_refuses_an_edit_without_images(emulator: Emulator) -> None
     answer = requests.post(emulator.url + "/v1/images/edits", headers={"Authorization": f"Bearer {API_KEY}"},
                            files=[("prompt", (None, "x"))], timeout=10)
     assert answer.status_code == 400 and answer.json()["error"]["param"] == "image"
+
+
+# --- the endpoint policy: downloads reach only public addresses, and the one that was checked -----
+
+
+@pytest.mark.parametrize("url, reason", [
+    ("{image_host}/sun.png", "resolves to 127.0.0.1, which is not a public address"),
+    ("https://images.invalid/sun.png", "does not resolve to an address"),  # .invalid never resolves
+])
+def test_under_the_public_policy_an_image_on_a_non_public_host_is_refused_before_any_request(
+        emulator: Emulator, openai_connection: Dict[str, Any], image_host: ImageHost, url: str, reason: str) -> None:
+    runtime = Runtime()  # the policy of the step, not of the connection (a loopback emulator here)
+    try:
+        connection = runtime.connection(openai_connection)
+        spec = load_manifest().action(ACTION)
+        step = actions.Step(action=spec, connection=connection, client=runtime.client(connection),
+                            endpoint_policy="public")
+        values = spec.inputs.validated({"prompt": "a hat", "images": [SUN_DATA_URL, url.format(image_host=image_host.url)]})
+        with pytest.raises(InputValidationError) as caught:
+            actions.handler(ACTION).run(step, values)
+    finally:
+        runtime.close()
+    assert caught.value.errors == [{"path": "images/1", "message": f"has a host that {reason}: the endpoint "
+                                                                   "policy allows only public addresses"}]
+    assert image_host.seen_headers == [] and emulator.requests == []
+
+
+@pytest.fixture
+def tls_image_host(tmp_path: Path) -> Iterator[Tuple[ImageHost, str]]:
+    """The image host over https with a certificate for images.example only (a name no resolver
+    knows), from a CA made for this test; and that CA's bundle path."""
+    trustme = pytest.importorskip("trustme")
+    authority = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("images.example").configure_cert(context)
+    bundle = tmp_path / "ca.pem"
+    authority.cert_pem.write_to_path(str(bundle))
+    with ImageHost(tls=context) as host:
+        yield host, str(bundle)
+
+
+def _pinned_get(host_name: str, port: int, bundle: str) -> requests.Response:
+    session = requests.Session()
+    session.trust_env = False
+    session.mount("https://", PinnedAddressAdapter(host_name, "127.0.0.1"))
+    try:
+        return session.get(f"https://{host_name}:{port}/sun.png", verify=bundle, timeout=10,
+                           headers={"Host": f"{host_name}:{port}"})
+    finally:
+        session.close()
+
+
+def test_a_pinned_download_goes_to_the_checked_address_and_checks_the_certificate_for_the_host_name(
+        tls_image_host: Tuple[ImageHost, str]) -> None:
+    host, bundle = tls_image_host
+    answer = _pinned_get("images.example", host.port, bundle)  # the name never resolves: only the pin reaches it
+    assert answer.status_code == 200 and answer.content == SUN_PNG
+    assert host.seen_headers[-1]["Host"] == f"images.example:{host.port}"
+    with pytest.raises(requests.exceptions.SSLError):  # the same address under another name: refused
+        _pinned_get("other.example", host.port, bundle)

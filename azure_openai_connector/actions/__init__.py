@@ -41,6 +41,8 @@ class Step(NamedTuple):
     #: Makes the pacer of one batch (`max_concurrency` -> Pacer); None: the deployment's shared
     #: QuotaPacer. The Runtime passes its own, so tests can run batches on a fake clock.
     pacer_factory: Optional[Callable[[int], Any]] = None
+    #: The Runtime's endpoint policy ("open" or "public"), which downloads an action makes follow too.
+    endpoint_policy: str = "open"
 
     def new_pacer(self, max_concurrency: int, deployment: str = "") -> Any:
         """The pacer every request of one batch shares (see `pacing.batch_pacer`)."""

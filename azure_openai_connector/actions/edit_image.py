@@ -51,10 +51,11 @@ def run(step: Step, inputs: Dict[str, Any]) -> Dict[str, Any]:
 def _files(step: Step, inputs: Dict[str, Any]) -> List[Tuple[str, ImageFile]]:
     timeouts = (step.client.connect_timeout, step.client.read_timeout)
     field = ONE_IMAGE_FIELD if len(inputs["images"]) == 1 else IMAGES_FIELD
+    policy = step.endpoint_policy
     files = [(field, load_image(value, f"images/{index}", stem=f"image-{index + 1}",
-                                      limit=MAX_IMAGE_BYTES, timeouts=timeouts))
+                                      limit=MAX_IMAGE_BYTES, timeouts=timeouts, endpoint_policy=policy))
              for index, value in enumerate(inputs["images"])]
     if "mask" in inputs:
         files.append(("mask", load_image(inputs["mask"], "mask", stem="mask", limit=MAX_MASK_BYTES,
-                                         timeouts=timeouts, png_only=True)))
+                                         timeouts=timeouts, png_only=True, endpoint_policy=policy)))
     return files

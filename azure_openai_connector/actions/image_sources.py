@@ -3,6 +3,10 @@
 A URL is fetched without the connection's credentials (it is somebody else's host), over https
 only (http on a loopback host, as for the connection's endpoint), with redirects never followed
 and the size bounded while reading, so a huge or endless answer cannot fill the worker's memory.
+Under the Runtime's "public" endpoint policy (a host whose tenants type the URLs), a URL whose
+host resolves to a loopback, private, link-local or otherwise non-public address is refused, and
+the download connects to the very address that was checked: a second DNS answer (rebinding)
+cannot send it into the worker's own network.
 """
 
 from __future__ import annotations
@@ -14,7 +18,10 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 from urllib.parse import unquote, urlsplit
 
-from ..connection import is_loopback_host
+import requests
+from requests.adapters import HTTPAdapter
+
+from ..connection import is_loopback_host, public_address
 from ..errors import ApiConnectionError, InputValidationError
 
 MAX_IMAGE_BYTES = 50 * 1024 * 1024  # the gpt-image models' limit per input image
@@ -94,12 +101,13 @@ def inline_problems(value: str, path: str, *, limit: int, png_only: bool = False
 
 
 def load_image(value: str, path: str, *, stem: str, limit: int, timeouts: Tuple[float, float],
-               png_only: bool = False) -> ImageFile:
-    """The image as a file: decoded, or downloaded. InputValidationError names `path` when the
-    value or the download is unusable; ApiConnectionError when the download's host is unreachable."""
+               png_only: bool = False, endpoint_policy: str = "open") -> ImageFile:
+    """The image as a file: decoded, or downloaded (under `endpoint_policy`, see above).
+    InputValidationError names `path` when the value or the download is unusable, or the policy
+    refuses its host; ApiConnectionError when the download's host is unreachable."""
     try:
         if is_url(value):
-            content, name = _download(value, path, limit=limit, timeouts=timeouts)
+            content, name = _download(value, path, limit=limit, timeouts=timeouts, endpoint_policy=endpoint_policy)
         else:
             content, name = decode_inline(value), None
         media_type, extension = _checked(content, limit=limit, png_only=png_only)
@@ -117,19 +125,47 @@ def _checked(content: bytes, *, limit: int, png_only: bool) -> Tuple[str, str]:
     return found
 
 
-def _download(url: str, path: str, *, limit: int, timeouts: Tuple[float, float]) -> Tuple[bytes, Optional[str]]:
-    import requests
+class PinnedAddressAdapter(HTTPAdapter):
+    """Connects to `address` whatever the URL's host name resolves to by then, while TLS still
+    sends that name (SNI) and checks the certificate against it: the request goes where the policy
+    looked, and to the host the URL names."""
 
+    def __init__(self, host: str, address: str) -> None:
+        self.host, self.address = host, address
+        super().__init__(max_retries=0)
+
+    def build_connection_pool_key_attributes(self, request: requests.PreparedRequest, verify: object,
+                                             cert: object = None) -> Tuple[Dict[str, object], Dict[str, object]]:
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
+        if host_params.get("host") != self.host:
+            raise ValueError(f"this adapter is pinned for {self.host}, not {host_params.get('host')}")
+        host_params["host"] = self.address
+        pool_kwargs.update(server_hostname=self.host, assert_hostname=self.host)
+        return host_params, pool_kwargs
+
+
+def _download(url: str, path: str, *, limit: int, timeouts: Tuple[float, float],
+              endpoint_policy: str = "open") -> Tuple[bytes, Optional[str]]:
     problem = url_problem(url)
     if problem:
         raise ValueError(problem)
+    parts = urlsplit(url)
+    headers = {"Accept": "image/png, image/jpeg, image/webp"}
     session = requests.Session()
     # No netrc credentials or environment auth for somebody else's host; proxies still apply.
     session.trust_env = False
     session.proxies.update(requests.utils.get_environ_proxies(url))
+    if endpoint_policy != "open":
+        host = parts.hostname or ""
+        address, refusal = public_address(host)
+        if refusal or address is None or parts.scheme.lower() != "https":
+            session.close()
+            raise ValueError(f"has a host that {refusal or 'is not reached over https'}: "
+                             "the endpoint policy allows only public addresses")
+        session.mount("https://", PinnedAddressAdapter(host, address))
+        headers["Host"] = parts.netloc  # the connection goes to the address; the request names the host
     try:
-        with session.get(url, stream=True, allow_redirects=False, timeout=timeouts,
-                         headers={"Accept": "image/png, image/jpeg, image/webp"}) as answer:
+        with session.get(url, stream=True, allow_redirects=False, timeout=timeouts, headers=headers) as answer:
             if answer.status_code != 200:
                 raise ValueError(f"could not be downloaded: the host answered HTTP {answer.status_code}"
                                  + (" (redirects are not followed)" if 300 <= answer.status_code < 400 else ""))
