@@ -304,6 +304,23 @@ def test_other_404s_keep_their_own_words(emulator, runtime, azure_connection):
     assert caught.value.message == "Resource not found" and caught.value.param is None
 
 
+@pytest.mark.parametrize("service", ["azure", "openai"])
+def test_a_retired_model_says_so_names_the_field_and_keeps_the_services_words(
+        emulator, runtime, azure_connection, openai_connection, service):
+    from azure_openai_connector.emulator import Fault
+
+    emulator.script(Fault.status(410, "The model has been deprecated and is no longer available."))
+    connection = azure_connection if service == "azure" else openai_connection
+    with pytest.raises(errors.ApiError) as caught:
+        runtime.run("create_chat_completion", connection, {"model": "legacy-chat"})
+    error = caught.value
+    assert (error.status, error.param, error.details["field"]) == (410, "model", "model")
+    assert error.message.startswith("The model behind 'legacy-chat' is retired")
+    assert "`azure-openai-connector options create_chat_completion model` lists the available ones" in error.message
+    assert error.message.endswith("The service said: The model has been deprecated and is no longer available.")
+    assert len(emulator.requests) == 1  # a retired model is not retried
+
+
 # --- defaults that do not rot ---------------------------------------------------------------------------------
 
 
