@@ -38,7 +38,7 @@ MAX_RETRY_DELAY = 300.0
 BATCH_POLL_SECONDS = 60.0
 BATCH_MAX_POLLS = 26 * 60
 # The error type of a wait that ran out of polls (not retried: the caller decides what next).
-BATCH_WAIT_EXHAUSTED = "batch_wait_exhausted"
+BATCH_WAIT_EXHAUSTED = errors.BatchWaitExhaustedError.kind
 REDACTED = "***"
 
 
@@ -118,9 +118,8 @@ def register_tasks(app: "Celery", *, max_retries: int = MAX_ENGINE_RETRIES,
         if poll >= max_polls:
             if not status["ok"]:
                 return status
-            exhausted = errors.ConnectorError(
+            exhausted = errors.BatchWaitExhaustedError(
                 f"batch {batch_id} is still {status['result']['status']} after {poll} polls")
-            exhausted.kind = BATCH_WAIT_EXHAUSTED
             exhausted.details = {"batch_id": batch_id, "status": status["result"]["status"], "polls": poll}
             return envelope.failure(exhausted)
         raise task.retry(countdown=after if after is not None else poll_seconds, max_retries=max_polls)

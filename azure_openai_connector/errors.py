@@ -134,6 +134,14 @@ class EntraTokenError(ConnectorError):
     kind = "entra_token"
 
 
+class BatchWaitExhaustedError(ConnectorError):
+    """A wait for a Batch API job ran out of polls while the job still runs; `details` holds its
+    `batch_id`, last `status` and the `polls` made. Not retried: the caller decides whether to wait
+    longer, check back later or cancel it."""
+
+    kind = "batch_wait_exhausted"
+
+
 class ApiError(ConnectorError):
     """The service answered with an error: `.status`, `.code`, `.message`, `.request_id`."""
 

@@ -236,9 +236,10 @@ API_ERROR_CASES: Dict[str, Tuple[Fault, Dict[str, Any], int]] = {
 # the batch actions' own kinds, which need a batch on the emulator (tested with those actions);
 # and the chat actions' unsupported_parameter (raw_request passes that 400 on as bad_request),
 # whose crossing of a process boundary test_error_transport proves like every other class's;
-# and entra_token, which needs a token service (tests/test_keyless.py runs one on the emulator).
+# and entra_token, which needs a token service (tests/test_keyless.py runs one on the emulator);
+# and batch_wait_exhausted, which the wait_for_batch task returns, not a step (tested below).
 NOT_FROM_A_STEP = {"connector_error", "manifest_error", "not_processed", "batch_not_finished",
-                   "unsupported_parameter", "entra_token"}
+                   "unsupported_parameter", "entra_token", "batch_wait_exhausted"}
 
 
 def test_every_error_kind_has_a_celery_case():
@@ -402,9 +403,9 @@ def test_wait_for_batch_out_of_polls_returns_a_typed_failure_not_retried(worker,
     assert outcome["error"]["type"] == BATCH_WAIT_EXHAUSTED
     assert outcome["error"]["details"] == {"batch_id": batch_id, "status": "in_progress", "polls": 2}
     assert retry_decision(outcome) == (False, None)
-    with pytest.raises(errors.ConnectorError) as raised:
+    with pytest.raises(errors.BatchWaitExhaustedError) as raised:
         unwrap(outcome)
-    assert raised.value.kind == BATCH_WAIT_EXHAUSTED
+    assert raised.value.kind == BATCH_WAIT_EXHAUSTED and raised.value.details["batch_id"] == batch_id
     assert status_fetches(emulator, batch_id) == 2
 
 

@@ -22,7 +22,7 @@ RETRIED_TYPES = {"rate_limit", "server_error", "connection_error", "timeout", "b
 NOT_RETRIED_TYPES = {"connector_error", "invalid_input", "api_error", "bad_request", "authentication",
                      "permission_denied", "not_found", "quota_exceeded", "content_filter",
                      "invalid_response", "redirect_not_followed", "manifest_error", "not_processed",
-                     "unsupported_parameter", "entra_token"}
+                     "unsupported_parameter", "entra_token", "batch_wait_exhausted"}
 
 
 def test_a_success_is_wrapped_as_plain_json(emulator, azure_connection, runtime):
