@@ -169,7 +169,8 @@ def _package_data() -> Any:
     here = Path(__file__).with_name("data")
     if here.is_dir():
         return here
-    
+    from importlib import resources  # a zipped or otherwise unusual install
+
     return resources.files(__package__) / "data"
 
 

@@ -106,8 +106,8 @@ def run(rounds: int, warmup: int) -> Benchmark:
             os.chmod(empty_home, 0o755)
     fresh = bench.add("first step, fresh worker (installed wheel): no cache directory, read-only home", "ms",
                       times["fresh"], note=f"{CACHE_ENV}=")
-    ours = bench.add("first step, installed wheel, default cache directory", "ms", times["ours"])
-    source = bench.add("first step, source checkout (editable install: the YAML parsed)", "ms", times["source"])
+    bench.add("first step, installed wheel, default cache directory", "ms", times["ours"])
+    bench.add("first step, source checkout (editable install: the YAML parsed)", "ms", times["source"])
     floor = bench.add(f"floor: python -c {FLOOR!r}", "ms", times["floor"])
     # The targets are held to the median of each round's own ratio: a round's commands run back to
     # back, so a slow moment of a shared machine slows both sides of its ratio, where the ratio of

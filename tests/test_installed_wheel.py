@@ -104,6 +104,23 @@ def test_the_installed_package_starts_from_its_compiled_manifest_without_yaml(in
 
 
 @pytest.mark.slow
+def test_the_package_loads_its_manifest_when_imported_from_the_zipped_wheel(installed_venv, tmp_path):
+    """Imported straight from the wheel (zipimport), the data folder is no directory on disk: the
+    manifest is read through importlib.resources, from its compiled copy."""
+    [wheel] = installed_venv.parent.glob("azure_openai_connector-*.whl")
+    env = dict(os.environ, AZURE_OPENAI_CONNECTOR_CACHE_DIR="", PYTHONPATH=str(wheel))
+    code = LOAD_SCRIPT.replace("print(json.dumps({", "import azure_openai_connector\nprint(json.dumps({"
+                               "\"file\": azure_openai_connector.__file__, ")
+    done = subprocess.run([str(installed_venv / "bin" / "python"), "-c", code],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["file"].startswith(str(wheel))  # the zipped copy, not the installed one
+    assert report["raw"] == load_manifest().raw
+    assert (report["yaml_imported"], report["jsonschema_imported"]) == (False, False)
+
+
+@pytest.mark.slow
 def test_an_installed_manifest_edited_after_the_build_is_read_from_its_yaml(installed_venv, tmp_path):
     """The JSON copy only stands for the YAML it was made from: edit the installed YAML and the
     package reads (and, as its bytes are no longer the proven ones, fully checks) the YAML."""
